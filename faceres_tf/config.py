@@ -1,0 +1,331 @@
+"""One config schema for every part of faceres_tf.
+
+A :class:`Config` is a frozen tree of dataclasses (model, data, loss, train).
+Named presets live in :mod:`faceres_tf.presets`. Every field says whether its
+value is the paper's (**[paper]**) or our choice where the paper is silent
+(**[ours]**); see ``README.md`` "Where the paper is silent".
+
+Configs round-trip through plain dicts / JSON (``to_dict`` / ``from_dict``) and
+accept dotted overrides (``override(cfg, {"model.num_skips": 2})``), which is
+how the ``experiments/`` drivers apply single-field flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Mapping
+
+SKIP_RESOLUTIONS = (8, 16, 32, 64, 128, 256)  # [paper, C.1] skip nodes, in order
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Generator and discriminator architecture.
+
+    Attributes:
+        resolution: R, input and output side in pixels, a power of two in
+            [16, 1024]. [paper] 512.
+        enc_ch_base: encoder width rule ch(r) = min(ch_max, enc_ch_base / r) for a
+            stage whose output side is r. [paper, Table 4] 8192 at R=512.
+        dec_ch_base: decoder width rule, same form. [paper, Table 5] 16384.
+        ch_max: cap on every stage's width. [paper] 512.
+        num_skips: n encoder->decoder skips, the first n of 8^2, 16^2, ..., 256^2
+            (only those below R exist). [paper, C.1] 4.
+        skip_fusion: "concat" (concatenate the encoder feature to the StyleBlock
+            input) or "add" (1x1 projection, then sum). [ours] "concat".
+        upsample: "bilinear" or "nearest" x2 upsampling in each StyleBlock. [ours]
+        noise_strength_init: initial value of each learned noise strength.
+            [ours, StyleGAN2] 0.0.
+        tanh_output: squash ToRGB output with tanh. [ours] False.
+        quantize: put a FeatureQuantizer on the 4x4 last feature ("latent
+            enhancement", abstract + patent). [ours] False until ablated.
+        quantizer_codes / quantizer_decay / quantizer_commitment: codebook size K,
+            EMA decay and commitment weight. [ours, FQ-GAN] 256 / 0.8 / 1.0.
+        mbstd_group_size / mbstd_num_features: minibatch-std layer. [ours, StyleGAN2]
+        lrelu_slope: leaky-ReLU slope everywhere. [ours, StyleGAN2] 0.2.
+    """
+
+    resolution: int = 512
+    enc_ch_base: int = 8192
+    dec_ch_base: int = 16384
+    ch_max: int = 512
+    num_skips: int = 4
+    skip_fusion: str = "concat"
+    upsample: str = "bilinear"
+    noise_strength_init: float = 0.0
+    tanh_output: bool = False
+    quantize: bool = False
+    quantizer_codes: int = 256
+    quantizer_decay: float = 0.8
+    quantizer_commitment: float = 1.0
+    mbstd_group_size: int = 4
+    mbstd_num_features: int = 1
+    lrelu_slope: float = 0.2
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Training data and on-the-fly degradation ([ours]; see method.md section 5).
+
+    Attributes:
+        train_dir / val_dir: folders of aligned high-quality faces (searched
+            recursively) or of TFRecord shards made by ``faceres_tf.data.prepare``.
+        degradation: "bfr" (blind face restoration chain), "sr8" or "sr16".
+        blur_kernel_size: Gaussian kernel side. 41.
+        blur_sigma: (min, max) blur sigma in pixels. (0.1, 10).
+        downsample_range: (min, max) downsampling factor r. (0.8, 8).
+        noise_range: (min, max) Gaussian noise sigma on the 0-255 scale. (0, 20).
+        jpeg_range: (min, max) JPEG quality. (60, 100).
+        color_jitter_prob / color_jitter_shift: probability and max per-channel
+            shift (0-255 scale) of colour jitter on the degraded image.
+        gray_prob: probability of converting input and target to grayscale.
+        hflip: random horizontal flip of training pairs.
+        shuffle_buffer: tf.data shuffle buffer (images).
+    """
+
+    train_dir: str = "data/train"
+    val_dir: str = "data/val"
+    degradation: str = "bfr"
+    blur_kernel_size: int = 41
+    blur_sigma: tuple = (0.1, 10.0)
+    downsample_range: tuple = (0.8, 8.0)
+    noise_range: tuple = (0.0, 20.0)
+    jpeg_range: tuple = (60, 100)
+    color_jitter_prob: float = 0.0
+    color_jitter_shift: float = 20.0
+    gray_prob: float = 0.0
+    hflip: bool = True
+    shuffle_buffer: int = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig:
+    """L = L_REC + alpha * L_ADV  [paper Eq. 10, C.4].
+
+    Attributes:
+        alpha: adversarial weight. [paper] 1.0.
+        lambda_pix: weight of the L1 pixel loss. [ours] 1.0.
+        lambda_feature: weight of Eq. 14 feature loss. [ours] 1.0.
+        lambda_style: weight of Eq. 15 style loss. [ours] 1.0.
+        perceptual: "vgg19" (needs ImageNet weights, see README) or "off".
+        vgg_weights: explicit path to the VGG19 ``notop`` .h5 file; "" looks in
+            the Keras cache (~/.keras/models).
+        vgg_layers: VGG19 layers used by Eq. 14-16. [ours]
+        r1_gamma: R1 penalty weight on real images. [ours, StyleGAN2] 10.
+        r1_interval: lazy regularisation interval (D steps). [ours, StyleGAN2] 16.
+        adv_aug: differentiable augmentation of D's inputs. [paper, Table 7: on
+            helps; its exact form is ours, DiffAugment-style].
+        adv_aug_prob: probability each augmentation is applied per image.
+        adv_aug_policy: comma list out of "color", "translation", "cutout".
+        quantizer_weight: weight of the FeatureQuantizer commitment loss.
+    """
+
+    alpha: float = 1.0
+    lambda_pix: float = 1.0
+    lambda_feature: float = 1.0
+    lambda_style: float = 1.0
+    perceptual: str = "vgg19"
+    vgg_weights: str = ""
+    vgg_layers: tuple = (
+        "block1_conv2",
+        "block2_conv2",
+        "block3_conv4",
+        "block4_conv4",
+        "block5_conv4",
+    )
+    r1_gamma: float = 10.0
+    r1_interval: int = 16
+    adv_aug: bool = True
+    adv_aug_prob: float = 0.5
+    adv_aug_policy: str = "color,translation,cutout"
+    quantizer_weight: float = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and bookkeeping.
+
+    Attributes:
+        batch_size: global batch over all replicas. [paper] 32.
+        lr / beta1 / beta2: Adam for both G and D. [paper] 2.5e-3 / 0.0 / 0.99.
+        steps: total training steps of the run (a restarted run trains up to it).
+        ema_half_life_images: G-EMA half-life in images. [ours, StyleGAN2] 10000.
+        seed: global seed (data order, degradations, noise).
+        jit_compile: XLA-compile the train step (GPU).
+        mixed_precision: mixed_float16 policy (GPU).
+        log_every / ckpt_every / eval_every / sample_every: in steps.
+        keep_checkpoints: how many checkpoints CheckpointManager keeps.
+        num_val: validation faces used by periodic PSNR/SSIM evaluation.
+    """
+
+    batch_size: int = 32
+    lr: float = 2.5e-3
+    beta1: float = 0.0
+    beta2: float = 0.99
+    steps: int = 400_000
+    ema_half_life_images: float = 10_000.0
+    seed: int = 0
+    jit_compile: bool = False
+    mixed_precision: bool = False
+    log_every: int = 50
+    ckpt_every: int = 1000
+    eval_every: int = 1000
+    sample_every: int = 1000
+    keep_checkpoints: int = 3
+    num_val: int = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """The whole run: ``name`` is the preset it came from."""
+
+    name: str = "custom"
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+    # ---- serialisation -------------------------------------------------
+    def to_dict(self) -> dict:
+        return _to_plain(dataclasses.asdict(self))
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True, **kwargs)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Config":
+        return Config(
+            name=d.get("name", "custom"),
+            model=_build(ModelConfig, d.get("model", {})),
+            data=_build(DataConfig, d.get("data", {})),
+            loss=_build(LossConfig, d.get("loss", {})),
+            train=_build(TrainConfig, d.get("train", {})),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> "Config":
+        return cls.from_dict(json.loads(text))
+
+
+def _to_plain(x):
+    if isinstance(x, dict):
+        return {k: _to_plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_to_plain(v) for v in x]
+    return x
+
+
+def _build(cls, d: Mapping[str, Any]):
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(d) - set(names)
+    if unknown:
+        raise ValueError(
+            f"Unknown {cls.__name__} field(s) {sorted(unknown)}; "
+            f"valid fields: {sorted(names)}"
+        )
+    kwargs = {}
+    for k, v in d.items():
+        default = names[k].default
+        if isinstance(default, tuple) and isinstance(v, list):
+            v = tuple(v)
+        kwargs[k] = v
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, like: Any, key: str):
+    """Converts a flag string (or JSON value) to the type of ``like``."""
+    if not isinstance(value, str):
+        if isinstance(like, tuple) and isinstance(value, list):
+            return tuple(value)
+        return value
+    if isinstance(like, bool):
+        low = value.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{key}: expected a boolean, got {value!r}")
+    if isinstance(like, int):
+        return int(float(value)) if "e" in value.lower() else int(value)
+    if isinstance(like, float):
+        return float(value)
+    if isinstance(like, tuple):
+        parts = [p for p in value.replace("(", "").replace(")", "").split(",") if p.strip()]
+        if like and isinstance(like[0], (int, float)) and not isinstance(like[0], bool):
+            typ = type(like[0])
+            return tuple(typ(float(p)) if typ is int else typ(p) for p in parts)
+        return tuple(p.strip() for p in parts)
+    return value
+
+
+def override(cfg: Config, updates: Mapping[str, Any]) -> Config:
+    """Returns ``cfg`` with dotted-key updates, e.g. ``{"model.num_skips": 2}``.
+
+    String values are converted to the field's type, so command-line flags can be
+    passed through unchanged. Unknown keys raise ``ValueError`` naming the valid ones.
+    """
+    sections = {}
+    for key, value in updates.items():
+        if "." not in key:
+            if key == "name":
+                cfg = dataclasses.replace(cfg, name=str(value))
+                continue
+            raise ValueError(f"Override key {key!r} must look like 'section.field'")
+        section, field = key.split(".", 1)
+        if section not in ("model", "data", "loss", "train"):
+            raise ValueError(
+                f"Unknown config section {section!r} in {key!r}; "
+                "valid sections: model, data, loss, train"
+            )
+        sub = sections.get(section, getattr(cfg, section))
+        valid = {f.name for f in dataclasses.fields(sub)}
+        if field not in valid:
+            raise ValueError(
+                f"Unknown field {field!r} in section {section!r}; valid: {sorted(valid)}"
+            )
+        sections[section] = dataclasses.replace(
+            sub, **{field: _coerce(value, getattr(sub, field), key)}
+        )
+    out = dataclasses.replace(cfg, **sections)
+    validate(out)
+    return out
+
+
+def validate(cfg: Config) -> None:
+    """Raises ``ValueError`` with a clear message for impossible settings."""
+    validate_model(cfg.model)
+    if cfg.data.degradation not in ("bfr", "sr8", "sr16"):
+        raise ValueError(
+            f"data.degradation must be 'bfr', 'sr8' or 'sr16', got {cfg.data.degradation!r}"
+        )
+    if cfg.loss.perceptual not in ("vgg19", "off"):
+        raise ValueError(f"loss.perceptual must be 'vgg19' or 'off', got {cfg.loss.perceptual!r}")
+    if cfg.train.batch_size < 1:
+        raise ValueError(f"train.batch_size must be >= 1, got {cfg.train.batch_size}")
+
+
+def validate_model(m: ModelConfig) -> None:
+    """Checks a :class:`ModelConfig`; raises ``ValueError`` naming the problem."""
+    r = m.resolution
+    if r < 16 or r > 1024 or r & (r - 1):
+        raise ValueError(f"model.resolution must be a power of two in [16, 1024], got {r}")
+    if not 0 <= m.num_skips <= 6:
+        raise ValueError(f"model.num_skips must be in 0..6, got {m.num_skips}")
+    available = sum(1 for s in SKIP_RESOLUTIONS if s < r)
+    if m.num_skips > available:
+        raise ValueError(
+            f"model.num_skips={m.num_skips} but resolution {r} only has {available} "
+            f"skip nodes ({[s for s in SKIP_RESOLUTIONS if s < r]})"
+        )
+    if m.skip_fusion not in ("concat", "add"):
+        raise ValueError(f"model.skip_fusion must be 'concat' or 'add', got {m.skip_fusion!r}")
+    if m.upsample not in ("bilinear", "nearest"):
+        raise ValueError(f"model.upsample must be 'bilinear' or 'nearest', got {m.upsample!r}")
+    for r_ in (4, m.resolution // 2):
+        if min(m.ch_max, m.enc_ch_base // r_) < 1:
+            raise ValueError(f"model.enc_ch_base={m.enc_ch_base} gives no channels at {r_}px")
+    if min(m.ch_max, m.dec_ch_base // m.resolution) < 1:
+        raise ValueError(
+            f"model.dec_ch_base={m.dec_ch_base} gives no channels at {m.resolution}px"
+        )

@@ -1,0 +1,123 @@
+"""StyleBlock of the decoder [paper, Table 5; internals ours, StyleGAN2].
+
+[paper]: "The decoder includes several StyleBlock, which is borrowed from the
+StyleGAN generator. Each StyleBlock takes two inputs: previous feature map and
+external modulation vector." Skip connections from the encoder join at the
+8^2 ... 256^2 nodes (appendix C.1).
+[ours]: upsample x2 (bilinear) -> optional skip fusion ("concat": concatenate
+the encoder feature; "add": 1x1 projection of it, then sum) -> two 3x3
+modulated, demodulated convs, each followed by noise injection, bias and
+leaky ReLU 0.2 (x sqrt 2).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from faceres_tf.layers.equalized import EqualizedConv2D, lrelu_gain
+from faceres_tf.layers.modulated_conv2d import ModulatedConv2D
+from faceres_tf.layers.noise_injection import NoiseInjection
+
+
+@keras.saving.register_keras_serializable(package="faceres_tf")
+class StyleBlock(keras.layers.Layer):
+    """Upsample x2 + two modulated convs with noise; optional encoder skip.
+
+    Args:
+        filters: output channels.
+        noise_id: first of the two noise-stream ids this block uses
+            (``noise_id`` and ``noise_id + 1``).
+        upsample: "bilinear" or "nearest".
+        skip_fusion: "concat" or "add"; used only when a skip is passed.
+        use_skip: whether the block expects an encoder skip input.
+        noise_strength_init: initial noise strength.
+        lrelu_slope: leaky-ReLU negative slope.
+        **kwargs: base ``keras.layers.Layer`` arguments.
+
+    Call arguments:
+        x: (B, H, W, C) previous feature map.
+        w: (B, D) modulation vector.
+        noise_seed: int32 (B,) per-sample noise seeds (negative: no noise).
+        skip: (B, 2H, 2W, C_skip) encoder feature, when ``use_skip``.
+
+    Returns:
+        (B, 2H, 2W, filters).
+    """
+
+    def __init__(
+        self,
+        filters,
+        noise_id=0,
+        upsample="bilinear",
+        skip_fusion="concat",
+        use_skip=False,
+        noise_strength_init=0.0,
+        lrelu_slope=0.2,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.noise_id = int(noise_id)
+        self.upsample = upsample
+        self.skip_fusion = skip_fusion
+        self.use_skip = bool(use_skip)
+        self.noise_strength_init = float(noise_strength_init)
+        self.lrelu_slope = float(lrelu_slope)
+        self.up = keras.layers.UpSampling2D(2, interpolation=upsample, name="upsample")
+        self.conv1 = ModulatedConv2D(self.filters, 3, name="conv1")
+        self.conv2 = ModulatedConv2D(self.filters, 3, name="conv2")
+        self.noise1 = NoiseInjection(self.noise_id, self.noise_strength_init, name="noise1")
+        self.noise2 = NoiseInjection(self.noise_id + 1, self.noise_strength_init, name="noise2")
+        self.skip_proj = None
+
+    def build(self, x_shape, w_shape, noise_seed_shape=None, skip_shape=None):
+        b, h, w_, c = x_shape
+        up_h = None if h is None else 2 * h
+        up_w = None if w_ is None else 2 * w_
+        in_ch = int(c)
+        if self.use_skip:
+            if skip_shape is None:
+                raise ValueError(f"{self.name}: use_skip=True but no skip input was given")
+            if self.skip_fusion == "concat":
+                in_ch += int(skip_shape[-1])
+            else:
+                self.skip_proj = EqualizedConv2D(in_ch, 1, name="skip_proj")
+                self.skip_proj.build(skip_shape)
+        self.conv1.build((b, up_h, up_w, in_ch), w_shape)
+        self.conv2.build((b, up_h, up_w, self.filters), w_shape)
+        self.noise1.build((b, up_h, up_w, self.filters))
+        self.noise2.build((b, up_h, up_w, self.filters))
+        self.bias1 = self.add_weight(name="bias1", shape=(self.filters,), initializer="zeros")
+        self.bias2 = self.add_weight(name="bias2", shape=(self.filters,), initializer="zeros")
+
+    def call(self, x, w, noise_seed, skip=None):
+        x = self.up(x)
+        if self.use_skip:
+            skip = ops.cast(skip, x.dtype)
+            if self.skip_fusion == "concat":
+                x = ops.concatenate([x, skip], axis=-1)
+            else:
+                x = x + self.skip_proj(skip)
+        x = self.noise1(self.conv1(x, w), noise_seed)
+        x = lrelu_gain(x + ops.cast(self.bias1, x.dtype), self.lrelu_slope)
+        x = self.noise2(self.conv2(x, w), noise_seed)
+        x = lrelu_gain(x + ops.cast(self.bias2, x.dtype), self.lrelu_slope)
+        return x
+
+    def compute_output_shape(self, x_shape, w_shape, noise_seed_shape=None, skip_shape=None):
+        b, h, w_, _ = x_shape
+        return (b, None if h is None else 2 * h, None if w_ is None else 2 * w_, self.filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=self.filters,
+            noise_id=self.noise_id,
+            upsample=self.upsample,
+            skip_fusion=self.skip_fusion,
+            use_skip=self.use_skip,
+            noise_strength_init=self.noise_strength_init,
+            lrelu_slope=self.lrelu_slope,
+        )
+        return config

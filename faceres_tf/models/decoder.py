@@ -1,0 +1,78 @@
+"""Decoder [paper, Table 5]: StyleBlocks 4 -> R modulated by the pooled vector.
+
+At R = 512: last feature 4^2x512 -> 8^2x512, 16^2x512, 32^2x512, 64^2x256,
+128^2x128, 256^2x64, 512^2x32 -> ToRGB 512^2x3. The first ``num_skips`` of the
+8^2 ... 256^2 StyleBlocks also take the encoder feature of their output side.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from faceres_tf.config import ModelConfig
+from faceres_tf.layers import StyleBlock, ToRGB
+from faceres_tf.models.channels import (
+    decoder_channels,
+    decoder_resolutions,
+    encoder_channels,
+    skip_resolutions,
+)
+from faceres_tf.models.encoder import _as_model_config, _config_dict, feature_name
+
+
+@keras.saving.register_keras_serializable(package="faceres_tf")
+class Decoder(keras.Model):
+    """Functional StyleGAN2-style decoder with encoder skips and noise.
+
+    Args:
+        model_config: a :class:`ModelConfig` or its dict.
+
+    Inputs (a dict):
+        last_feature: (B, 4, 4, C4) the encoder's last feature map.
+        modulation: (B, C4) the pooled vector.
+        noise_seed: int32 (B,) per-sample noise seeds (negative: no noise).
+        ``feature_{r}``: (B, r, r, C) encoder features for each skip side r.
+
+    Output:
+        (B, R, R, 3) image in roughly [-1, 1].
+    """
+
+    def __init__(self, model_config, **kwargs):
+        cfg = _as_model_config(model_config)
+        c4 = encoder_channels(4, cfg)
+        last = keras.Input((4, 4, c4), name="last_feature")
+        modulation = keras.Input((c4,), name="modulation")
+        seed = keras.Input((), dtype="int32", name="noise_seed")
+        skips = {
+            r: keras.Input((r, r, encoder_channels(r, cfg)), name=feature_name(r))
+            for r in skip_resolutions(cfg)
+        }
+        x = last
+        for i, r in enumerate(decoder_resolutions(cfg)):
+            block = StyleBlock(
+                decoder_channels(r, cfg),
+                noise_id=2 * i,
+                upsample=cfg.upsample,
+                skip_fusion=cfg.skip_fusion,
+                use_skip=r in skips,
+                noise_strength_init=cfg.noise_strength_init,
+                lrelu_slope=cfg.lrelu_slope,
+                name=f"styleblock_{r}x{r}",
+            )
+            x = block(x, modulation, noise_seed=seed, skip=skips.get(r))
+        rgb = ToRGB(3, name="to_rgb")(x, modulation)
+        if cfg.tanh_output:
+            rgb = keras.layers.Activation("tanh", name="tanh")(rgb)
+        inputs = {"last_feature": last, "modulation": modulation, "noise_seed": seed}
+        inputs.update({feature_name(r): t for r, t in skips.items()})
+        kwargs.setdefault("name", "decoder")
+        super().__init__(inputs=inputs, outputs=rgb, **kwargs)
+        self.model_config = cfg
+
+    def get_config(self):
+        return {"model_config": _config_dict(self.model_config), "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -1,0 +1,94 @@
+"""Named presets: ``faceres_tf.presets.get(name)``.
+
+* ``paper_512``: the appendix's network (Tables 4 and 5), batch 32, Adam
+  2.5e-3 / 0.0 / 0.99, alpha = 1, 4 skips, VGG19 perceptual loss. Needs a GPU.
+* ``paper_256``: the same widths rule at 256 px (one stage fewer each side).
+* ``tiny``: a CPU-sized RDFR at 64 px with small widths, used by ``make train``.
+  The perceptual loss is off because the VGG19 ImageNet weights cannot be
+  downloaded on an offline machine (turn it on with ``--loss.perceptual=vgg19``
+  once the weights are in the Keras cache).
+* ``test``: 32 px, minimal widths, for the unit tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from faceres_tf.config import (
+    Config,
+    DataConfig,
+    LossConfig,
+    ModelConfig,
+    TrainConfig,
+    validate,
+)
+
+
+def _paper_512() -> Config:
+    return Config(
+        name="paper_512",
+        model=ModelConfig(resolution=512, enc_ch_base=8192, dec_ch_base=16384, ch_max=512, num_skips=4),
+        data=DataConfig(),
+        loss=LossConfig(alpha=1.0, perceptual="vgg19"),
+        train=TrainConfig(batch_size=32, lr=2.5e-3, beta1=0.0, beta2=0.99, steps=400 * 70_000 // 32),
+    )
+
+
+def _paper_256() -> Config:
+    cfg = _paper_512()
+    return dataclasses.replace(
+        cfg, name="paper_256", model=dataclasses.replace(cfg.model, resolution=256)
+    )
+
+
+def _tiny() -> Config:
+    return Config(
+        name="tiny",
+        model=ModelConfig(resolution=64, enc_ch_base=1024, dec_ch_base=2048, ch_max=64, num_skips=3),
+        data=DataConfig(shuffle_buffer=256),
+        loss=LossConfig(alpha=0.1, perceptual="off", r1_interval=16),
+        train=TrainConfig(
+            batch_size=8,
+            lr=2.5e-3,
+            steps=1500,
+            ema_half_life_images=500.0,
+            log_every=25,
+            ckpt_every=250,
+            eval_every=500,
+            sample_every=500,
+            num_val=9,
+        ),
+    )
+
+
+def _test() -> Config:
+    return Config(
+        name="test",
+        model=ModelConfig(resolution=32, enc_ch_base=128, dec_ch_base=256, ch_max=16, num_skips=2,
+                          noise_strength_init=0.1),
+        data=DataConfig(shuffle_buffer=16),
+        loss=LossConfig(perceptual="off", r1_interval=2),
+        train=TrainConfig(batch_size=4, steps=2, ema_half_life_images=100.0, log_every=1,
+                          ckpt_every=1, eval_every=2, sample_every=2, num_val=4),
+    )
+
+
+_PRESETS = {
+    "paper_512": _paper_512,
+    "paper_256": _paper_256,
+    "tiny": _tiny,
+    "test": _test,
+}
+
+
+def names() -> list:
+    return sorted(_PRESETS)
+
+
+def get(name: str) -> Config:
+    """Returns the named preset; raises ``KeyError`` listing valid names."""
+    if name not in _PRESETS:
+        raise KeyError(f"Unknown preset {name!r}; available presets: {names()}")
+    cfg = _PRESETS[name]()
+    validate(cfg)
+    return cfg

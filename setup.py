@@ -1,0 +1,45 @@
+"""faceres_tf: a TensorFlow 2 / Keras 3 reference implementation of
+"Rethinking Deep Face Restoration" (Zhao et al., CVPR 2022)."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="faceres_tf",
+    version="0.1.0",
+    description=(
+        "TensorFlow 2 / Keras 3 reproduction of Rethinking Deep Face Restoration "
+        "(RDFR): networks, training, iPrecision/iRecall, restoration CLI."
+    ),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["faceres_tf", "faceres_tf.*", "experiments", "experiments.*"]),
+    install_requires=[
+        # TensorFlow >= 2.16 ships Keras 3; 2.21 is the current release this was built on.
+        "tensorflow>=2.21",
+        "keras>=3.15",
+        "numpy>=1.26",
+        "scipy>=1.11",
+        "absl-py>=2.1",
+        "scikit-image>=0.24",
+        "opencv-python-headless>=4.9",
+        "pillow>=10.0",
+        "matplotlib>=3.8",
+        "tqdm>=4.66",
+        # Face detection + 5 landmarks (weights inside the wheel, works offline).
+        "mtcnn>=1.0",
+        # dlib's 128-d face descriptor for iPrecision/iRecall (weights in
+        # face-recognition-models; located via importlib, see faceres_tf/metrics).
+        "dlib-bin>=19.24",
+        "face-recognition-models>=0.3",
+    ],
+    extras_require={
+        "test": ["pytest>=8.0", "pytest-timeout>=2.3"],
+    },
+    entry_points={
+        "console_scripts": [
+            "faceres-restore=faceres_tf.restore:run",
+            "faceres-evaluate=faceres_tf.evaluate:run",
+        ],
+    },
+)

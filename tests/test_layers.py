@@ -1,0 +1,173 @@
+"""One shared harness over every custom layer, plus closed-form checks."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from faceres_tf import layers as L
+
+RNG = np.random.default_rng(0)
+
+
+def _rand(*shape):
+    return RNG.standard_normal(shape).astype("float32")
+
+
+SEEDS = np.array([3, -1], dtype="int32")
+
+# (layer factory, call args (positional tensors), call kwargs, trainable weights, non-trainable)
+CASES = {
+    "EqualizedDense": (lambda: L.EqualizedDense(5, bias_init=1.0), [_rand(2, 7)], {}, 2, 0),
+    "EqualizedConv2D": (lambda: L.EqualizedConv2D(6, 3, strides=2), [_rand(2, 8, 8, 3)], {}, 2, 0),
+    "ResBlock": (lambda: L.ResBlock(8), [_rand(2, 16, 16, 3)], {}, 5, 0),
+    "AttentionPooling": (lambda: L.AttentionPooling(), [_rand(2, 4, 4, 6)], {}, 0, 0),
+    "ModulatedConv2D": (lambda: L.ModulatedConv2D(8, 3), [_rand(2, 8, 8, 4), _rand(2, 6)], {}, 3, 0),
+    "NoiseInjection": (
+        lambda: L.NoiseInjection(2, strength_init=0.5), [_rand(2, 8, 8, 4)], {"noise_seed": SEEDS}, 1, 0),
+    "StyleBlock_concat": (
+        lambda: L.StyleBlock(8, noise_id=0, use_skip=True, noise_strength_init=0.1),
+        [_rand(2, 4, 4, 4), _rand(2, 6)], {"noise_seed": SEEDS, "skip": _rand(2, 8, 8, 5)}, 10, 0),
+    "StyleBlock_add": (
+        lambda: L.StyleBlock(8, noise_id=0, use_skip=True, skip_fusion="add", upsample="nearest"),
+        [_rand(2, 4, 4, 4), _rand(2, 6)], {"noise_seed": SEEDS, "skip": _rand(2, 8, 8, 5)}, 12, 0),
+    "StyleBlock_noskip": (
+        lambda: L.StyleBlock(8, noise_id=4), [_rand(2, 4, 4, 4), _rand(2, 6)], {"noise_seed": SEEDS}, 10, 0),
+    "ToRGB": (lambda: L.ToRGB(3), [_rand(2, 8, 8, 4), _rand(2, 6)], {}, 4, 0),
+    "MinibatchStd": (lambda: L.MinibatchStd(4, 1), [_rand(4, 4, 4, 6)], {}, 0, 0),
+    "FeatureQuantizer": (lambda: L.FeatureQuantizer(16), [_rand(2, 4, 4, 6)], {}, 0, 3),
+}
+
+
+def _symbolic(value):
+    if value.dtype == np.int32:
+        return keras.Input(value.shape[1:], dtype="int32", batch_size=value.shape[0])
+    return keras.Input(value.shape[1:], batch_size=value.shape[0])
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_layer_contract(name):
+    factory, args, kwargs, n_trainable, n_frozen = CASES[name]
+    layer = factory()
+
+    # Config round trip: from_config(get_config) rebuilds an equal config.
+    config = layer.get_config()
+    clone = layer.__class__.from_config(config)
+    assert clone.get_config() == config
+    # Registered for serialization.
+    assert keras.saving.get_registered_object(
+        keras.saving.get_registered_name(layer.__class__)) is layer.__class__
+    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert type(revived) is type(layer)
+
+    # Eager output vs symbolic output shape.
+    out = layer(*args, **kwargs)
+    sym_args = [_symbolic(a) for a in args]
+    sym_kwargs = {k: _symbolic(v) for k, v in kwargs.items()}
+    sym_out = clone(*sym_args, **sym_kwargs)
+    assert tuple(sym_out.shape) == tuple(out.shape)
+
+    # Weight counts.
+    assert len(layer.trainable_weights) == n_trainable
+    assert len(layer.non_trainable_weights) == n_frozen
+
+    # One optimizer step with finite gradients that changes the weights.
+    if n_trainable:
+        opt = keras.optimizers.Adam(1e-2)
+        before = [w.numpy().copy() for w in layer.trainable_weights]
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(layer(*args, **kwargs)))
+        grads = tape.gradient(loss, layer.trainable_weights)
+        assert all(g is not None and np.all(np.isfinite(g.numpy())) for g in grads)
+        opt.apply_gradients(zip(grads, layer.trainable_weights))
+        changed = [not np.allclose(b, w.numpy()) for b, w in zip(before, layer.trainable_weights)]
+        assert any(changed)
+
+
+def test_attention_pooling_matches_numpy_and_has_no_weights():
+    x = _rand(3, 4, 4, 8)
+    layer = L.AttentionPooling()
+    out = layer(x).numpy()
+    assert layer.weights == []
+    tokens = x.reshape(3, 16, 8).astype(np.float64)
+    q = tokens.mean(axis=1, keepdims=True)
+    logits = (tokens * q).sum(-1) / math.sqrt(8)
+    a = np.exp(logits - logits.max(1, keepdims=True))
+    a /= a.sum(1, keepdims=True)
+    ref = (a[:, :, None] * tokens).sum(1)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_demodulated_conv_keeps_unit_variance():
+    layer = L.ModulatedConv2D(64, 3)
+    x = RNG.standard_normal((4, 32, 32, 128)).astype("float32")
+    w = (RNG.standard_normal((4, 32)) * 3.0).astype("float32")  # arbitrary styles
+    y = layer(x, w).numpy()
+    inner = y[:, 1:-1, 1:-1, :]  # away from zero padding
+    assert 0.95 < inner.std() < 1.05
+    # Each output channel of each sample has unit expected variance.
+    per = inner.reshape(4, -1, 64).std(axis=1)
+    assert np.all((per > 0.8) & (per < 1.2))
+
+
+def test_modulated_conv_equals_per_sample_weight_modulation():
+    layer = L.ModulatedConv2D(5, 3)
+    x, w = _rand(2, 6, 6, 4), _rand(2, 3)
+    y = layer(x, w).numpy()
+    styles = layer.affine(w).numpy()
+    k = layer.kernel.numpy() * layer.weight_scale
+    for b in range(2):
+        wk = k * styles[b][None, None, :, None]
+        wk = wk / np.sqrt((wk**2).sum(axis=(0, 1, 2), keepdims=True) + 1e-8)
+        ref = tf.nn.conv2d(x[b:b + 1], wk, 1, "SAME").numpy()
+        np.testing.assert_allclose(y[b:b + 1], ref, rtol=1e-4, atol=1e-5)
+
+
+def test_minibatch_std_hand_made():
+    # batch 4, group 2: groups are samples {0, 2} and {1, 3}.
+    x = np.zeros((4, 2, 2, 2), np.float32)
+    x[0] = 1.0
+    x[2] = 3.0  # group m=0: values 1 and 3 -> std 1
+    x[1] = 5.0
+    x[3] = 5.0  # group m=1: identical -> std ~0
+    y = L.MinibatchStd(group_size=2, num_features=1)(x).numpy()
+    assert y.shape == (4, 2, 2, 3)
+    np.testing.assert_allclose(y[..., :2], x)
+    np.testing.assert_allclose(y[0, ..., 2], 1.0, atol=1e-4)
+    np.testing.assert_allclose(y[2, ..., 2], 1.0, atol=1e-4)
+    np.testing.assert_allclose(y[1, ..., 2], 0.0, atol=1e-3)
+    np.testing.assert_allclose(y[3, ..., 2], 0.0, atol=1e-3)
+    # Batch not divisible by the group size: falls back to a divisor (3 -> 3).
+    assert L.MinibatchStd(group_size=4)(_rand(3, 2, 2, 2)).shape == (3, 2, 2, 3)
+
+
+def test_noise_is_seeded_per_sample_and_zero_for_negative_seeds():
+    n1 = L.per_sample_noise(np.array([7, 8, -1], np.int32), 5, 5, noise_id=1).numpy()
+    n2 = L.per_sample_noise(np.array([8], np.int32), 5, 5, noise_id=1).numpy()
+    np.testing.assert_array_equal(n1[1], n2[0])  # same seed, other batch -> identical
+    assert not np.allclose(n1[0], n1[1])
+    assert np.all(n1[2] == 0.0)
+    n3 = L.per_sample_noise(np.array([7], np.int32), 5, 5, noise_id=2).numpy()
+    assert not np.allclose(n1[0], n3[0])  # another layer draws another stream
+
+
+def test_feature_quantizer_snaps_to_codes_and_updates_ema():
+    layer = L.FeatureQuantizer(8, decay=0.5)
+    x = _rand(2, 4, 4, 3)
+    out = layer(x).numpy()
+    book = layer.codebook.numpy()
+    # Every output token is one of the codes.
+    d = ((out.reshape(-1, 1, 3) - book[None]) ** 2).sum(-1).min(1)
+    assert np.all(d < 1e-8)
+    before = book.copy()
+    layer(x, training=True)
+    assert not np.allclose(before, layer.codebook.numpy())
+    assert len(layer.losses) == 1 and float(layer.losses[0]) > 0
+    # Straight-through: the gradient reaches the input.
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        y = tf.reduce_sum(layer(xt))
+    np.testing.assert_allclose(tape.gradient(y, xt).numpy(), 1.0)
