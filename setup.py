@@ -18,6 +18,8 @@ setup(
         # TensorFlow >= 2.16 ships Keras 3; 2.21 is the current release this was built on.
         "tensorflow>=2.21",
         "keras>=3.15",
+        # TensorBoard summaries of the training loop (tf.summary needs it).
+        "tensorboard>=2.16",
         "numpy>=1.26",
         "scipy>=1.11",
         "absl-py>=2.1",

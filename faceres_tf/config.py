@@ -195,6 +195,7 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Config":
+        """Builds a Config; a ``resolved`` record (what a run actually used) is ignored."""
         return Config(
             name=d.get("name", "custom"),
             model=_build(ModelConfig, d.get("model", {})),

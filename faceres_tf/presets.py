@@ -5,8 +5,9 @@
 * ``paper_256``: the same widths rule at 256 px (one stage fewer each side).
 * ``tiny``: a CPU-sized RDFR at 64 px with small widths, used by ``make train``.
   The perceptual loss is off because the VGG19 ImageNet weights cannot be
-  downloaded on an offline machine (turn it on with ``--loss.perceptual=vgg19``
-  once the weights are in the Keras cache).
+  downloaded on an offline machine (turn it on with ``--set=loss.perceptual=vgg19``
+  once the weights are in the Keras cache,
+  or `--perceptual=vgg19`).
 * ``test``: 32 px, minimal widths, for the unit tests.
 """
 
@@ -45,7 +46,10 @@ def _tiny() -> Config:
     return Config(
         name="tiny",
         model=ModelConfig(resolution=64, enc_ch_base=1024, dec_ch_base=2048, ch_max=64, num_skips=3),
-        data=DataConfig(shuffle_buffer=256),
+        # Blur sigma is in pixels, so the 512 px range (0.1-10) is scaled down for
+        # 64 px faces; downsampling is capped at 4x (16 px faces). [ours]
+        data=DataConfig(shuffle_buffer=256, blur_kernel_size=13, blur_sigma=(0.1, 2.0),
+                        downsample_range=(0.8, 4.0), noise_range=(0.0, 15.0)),
         loss=LossConfig(alpha=0.1, perceptual="off", r1_interval=16),
         train=TrainConfig(
             batch_size=8,

@@ -1,0 +1,245 @@
+"""Finding, validating and decoding face images on disk (Python side).
+
+Conventions: decoded images are numpy uint8 (H, W, 3), RGB, 0-255.
+
+* Grayscale, palette, CMYK become RGB; RGBA / LA are composited over white
+  ([ours]); 16-bit images are scaled to 8 bits (value / 257, rounded); the
+  EXIF orientation tag is applied.
+* :func:`to_square` centre-crops to a square and resizes to R x R (area
+  interpolation when shrinking, bicubic when enlarging).
+* A file that cannot be decoded (corrupt, truncated, zero bytes, not an image)
+  raises :class:`ImageReadError` naming it. :func:`scan_images` turns those
+  into ONE warning line per file plus a summary line, and never aborts.
+
+Decoding uses Pillow, which rejects truncated files (OpenCV silently pads
+them with grey).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import logging
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps
+
+logger = logging.getLogger("faceres_tf.data")
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, not grey pixels
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+# Folders with more files than this are checked by header only (Pillow
+# ``verify``) before training; full decoding of every file would delay the
+# start by one epoch of decoding. Files that pass the header check but fail to
+# decode are still skipped (with a warning) inside the pipeline. Convert very
+# large folders to TFRecord shards once with ``python -m faceres_tf.data.prepare``.
+FULL_CHECK_MAX_FILES = 5000
+
+
+class DataError(ValueError):
+    """Unusable training data (missing/empty folder, nothing readable)."""
+
+
+class ImageReadError(DataError):
+    """One file could not be read as an image; the message names the file."""
+
+
+def list_images(folder) -> list:
+    """Sorted absolute paths of all images under ``folder`` (recursive).
+
+    Extensions ``IMAGE_EXTENSIONS``, case-insensitive. Raises
+    :class:`DataError` naming the folder if it does not exist or has no image.
+    """
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise DataError(
+            f"Image folder {str(root)!r} does not exist (resolved to {str(root.resolve())!r}). "
+            "Give a folder of aligned face images (data.train_dir / data.val_dir when training)."
+        )
+    paths = sorted(
+        str(p.resolve())
+        for p in root.rglob("*")
+        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+    )
+    if not paths:
+        raise DataError(
+            f"No images ({', '.join(IMAGE_EXTENSIONS)}) found under {str(root.resolve())!r}. "
+            "Add aligned face images, or TFRecord shards made by "
+            "`python -m faceres_tf.data.prepare`."
+        )
+    return paths
+
+
+def _to_rgb_array(img: Image.Image) -> np.ndarray:
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(img).astype(np.float64)
+        if mode == "I" and arr.max(initial=0) <= 255:
+            scale = 1.0
+        else:
+            scale = 1.0 / 257.0
+        arr = np.clip(np.round(arr * scale), 0, 255).astype(np.uint8)
+        return np.repeat(arr[..., None], 3, axis=-1)
+    if mode == "F":
+        arr = np.clip(np.round(np.asarray(img)), 0, 255).astype(np.uint8)
+        return np.repeat(arr[..., None], 3, axis=-1)
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
+    if mode != "RGB":
+        img = img.convert("RGB")
+    return np.asarray(img)
+
+
+def read_image_rgb(path) -> np.ndarray:
+    """Decodes one image file to uint8 (H, W, 3) RGB; raises ImageReadError."""
+    path = str(path)
+    try:
+        if os.path.getsize(path) == 0:
+            raise ImageReadError(f"{path}: empty file (0 bytes)")
+        with Image.open(path) as img:
+            img.load()  # full decode: raises on truncated / corrupt data
+            img = ImageOps.exif_transpose(img)
+            arr = _to_rgb_array(img)
+    except ImageReadError:
+        raise
+    except Exception as e:  # PIL raises many types (OSError, SyntaxError, ValueError, ...)
+        raise ImageReadError(f"{path}: not a readable image ({type(e).__name__}: {e})") from e
+    if arr.ndim != 3 or arr.shape[-1] != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ImageReadError(f"{path}: unexpected decoded shape {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=np.uint8)
+
+
+def _check_header(path: str):
+    """Cheap check (no pixel decode): returns (width, height); raises ImageReadError."""
+    try:
+        if os.path.getsize(path) == 0:
+            raise ImageReadError(f"{path}: empty file (0 bytes)")
+        with Image.open(path) as img:
+            size = img.size
+            img.verify()
+    except ImageReadError:
+        raise
+    except Exception as e:
+        raise ImageReadError(f"{path}: not a readable image ({type(e).__name__}: {e})") from e
+    return size
+
+
+def to_square(img: np.ndarray, resolution: int) -> np.ndarray:
+    """Centre-crops uint8 (H, W, 3) to a square and resizes it to (R, R, 3) uint8."""
+    import cv2
+
+    h, w = img.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    sq = img[top : top + side, left : left + side]
+    if side == resolution:
+        return np.ascontiguousarray(sq)
+    interp = cv2.INTER_AREA if side > resolution else cv2.INTER_CUBIC
+    out = cv2.resize(sq, (resolution, resolution), interpolation=interp)
+    return np.ascontiguousarray(out, dtype=np.uint8)
+
+
+def load_face(path, resolution: int) -> np.ndarray:
+    """:func:`read_image_rgb` then :func:`to_square`: uint8 (R, R, 3)."""
+    return to_square(read_image_rgb(path), resolution)
+
+
+@dataclasses.dataclass
+class ScanResult:
+    """Outcome of :func:`scan_images`.
+
+    Attributes:
+        valid: readable files (sorted).
+        skipped: ``(path, reason)`` of unreadable files.
+        small: readable files whose shorter side is below the resolution.
+    """
+
+    valid: list
+    skipped: list
+    small: list
+
+
+_scan_cache: dict = {}
+_scan_lock = threading.Lock()
+
+
+def _check_one(path: str, full: bool):
+    """Returns (ok, min_side_or_reason), cached by (path, size, mtime, mode)."""
+    try:
+        st = os.stat(path)
+        key = (path, st.st_size, st.st_mtime_ns, full)
+    except OSError as e:
+        return False, f"{path}: cannot stat ({e})"
+    with _scan_lock:
+        if key in _scan_cache:
+            return _scan_cache[key]
+    try:
+        if full:
+            arr = read_image_rgb(path)
+            result = (True, min(arr.shape[:2]))
+        else:
+            w, h = _check_header(path)
+            result = (True, min(w, h))
+    except ImageReadError as e:
+        result = (False, str(e))
+    with _scan_lock:
+        _scan_cache[key] = result
+    return result
+
+
+def scan_images(paths, resolution: int | None = None, folder=None, full_check: bool | None = None):
+    """Validates ``paths``; logs one warning per unreadable file and a summary.
+
+    Args:
+        paths: image files (e.g. from :func:`list_images`).
+        resolution: if given, readable images with a shorter side below it are
+            reported (one warning naming them: they will be upscaled).
+        folder: named in the messages.
+        full_check: fully decode every file (default: when there are at most
+            ``FULL_CHECK_MAX_FILES``), else check headers only.
+    Returns:
+        :class:`ScanResult`. Raises :class:`DataError` naming ``folder`` if no
+        file is readable.
+    """
+    paths = list(paths)
+    if full_check is None:
+        full_check = len(paths) <= FULL_CHECK_MAX_FILES
+    where = str(folder) if folder is not None else "the given files"
+    workers = max(1, min(4, os.cpu_count() or 1))
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(lambda p: _check_one(p, full_check), paths))
+    valid, skipped, small = [], [], []
+    for p, (ok, info) in zip(paths, results):
+        if ok:
+            valid.append(p)
+            if resolution is not None and info < resolution:
+                small.append(p)
+        else:
+            skipped.append((p, info))
+            logger.warning("Skipping unreadable image %s", info)
+    if skipped:
+        logger.warning(
+            "Skipped %d of %d files under %s (unreadable; see warnings above); using %d.",
+            len(skipped), len(paths), where, len(valid),
+        )
+    if not valid:
+        raise DataError(
+            f"None of the {len(paths)} image files under {where!r} could be read "
+            f"(first error: {skipped[0][1]}). Check the folder contents."
+        )
+    if small:
+        shown = ", ".join(os.path.basename(p) for p in small[:10])
+        more = f" (+{len(small) - 10} more)" if len(small) > 10 else ""
+        logger.warning(
+            "%d image(s) under %s are smaller than %dx%d and will be upscaled "
+            "(bicubic): %s%s",
+            len(small), where, resolution, resolution, shown, more,
+        )
+    return ScanResult(valid=valid, skipped=skipped, small=small)

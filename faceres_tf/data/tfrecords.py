@@ -1,0 +1,180 @@
+"""TFRecord shards of aligned faces: the record format, writer and reader.
+
+One ``tf.train.Example`` per face:
+
+* ``image``: PNG (default) or JPEG bytes of a uint8 RGB R x R face,
+* ``height`` / ``width``: int64, both R,
+* ``filename``: bytes, the source file's path relative to the input folder.
+
+Shards are named ``faces-00000.tfrecord``, ``faces-00001.tfrecord``, ... A
+folder holding ``*.tfrecord`` files is used as a TFRecord source by
+:func:`faceres_tf.data.make_dataset` automatically.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from faceres_tf.data.image_io import (
+    DataError,
+    ImageReadError,
+    list_images,
+    read_image_rgb,
+    to_square,
+)
+
+logger = logging.getLogger("faceres_tf.data")
+
+SHARD_PATTERN = "faces-{:05d}.tfrecord"
+
+_FEATURES = {
+    "image": tf.io.FixedLenFeature([], tf.string),
+    "height": tf.io.FixedLenFeature([], tf.int64),
+    "width": tf.io.FixedLenFeature([], tf.int64),
+    "filename": tf.io.FixedLenFeature([], tf.string, default_value=""),
+}
+
+
+def list_shards(folder) -> list:
+    """Sorted ``*.tfrecord`` files under ``folder`` (recursive); [] if none."""
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        return []
+    return sorted(str(p.resolve()) for p in root.rglob("*.tfrecord") if p.is_file())
+
+
+def encode_example(face: np.ndarray, filename: str = "", image_format: str = "png",
+                   quality: int = 95) -> bytes:
+    """Serialises one uint8 (H, W, 3) RGB face to a ``tf.train.Example``."""
+    import cv2
+
+    if face.dtype != np.uint8 or face.ndim != 3 or face.shape[-1] != 3:
+        raise ValueError(f"face must be uint8 (H, W, 3), got {face.dtype} {face.shape}")
+    bgr = np.ascontiguousarray(face[..., ::-1])
+    if image_format == "png":
+        ok, buf = cv2.imencode(".png", bgr)
+    elif image_format == "jpeg":
+        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    else:
+        raise ValueError(f"image_format must be 'png' or 'jpeg', got {image_format!r}")
+    if not ok:
+        raise ValueError(f"could not encode {filename or 'face'} as {image_format}")
+
+    def _bytes(v):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v]))
+
+    def _int(v):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v)]))
+
+    ex = tf.train.Example(features=tf.train.Features(feature={
+        "image": _bytes(buf.tobytes()),
+        "height": _int(face.shape[0]),
+        "width": _int(face.shape[1]),
+        "filename": _bytes(filename.encode("utf-8")),
+    }))
+    return ex.SerializeToString()
+
+
+def parse_example(serialized, resolution: int):
+    """Graph-mode parser: serialized Example -> uint8 (R, R, 3).
+
+    Faces stored at another size are resized (area when shrinking, bicubic
+    when enlarging), so one set of shards serves several resolutions.
+    """
+    ex = tf.io.parse_single_example(serialized, _FEATURES)
+    img = tf.io.decode_image(ex["image"], channels=3, expand_animations=False)
+    img = tf.ensure_shape(img, [None, None, 3])
+    h, w = tf.shape(img)[0], tf.shape(img)[1]
+    same = tf.logical_and(tf.equal(h, resolution), tf.equal(w, resolution))
+    bigger = tf.greater_equal(tf.minimum(h, w), resolution)
+
+    def _resized():
+        f = tf.cast(img, tf.float32)
+        out = tf.cond(
+            bigger,
+            lambda: tf.image.resize(f, [resolution, resolution], method="area"),
+            lambda: tf.image.resize(f, [resolution, resolution], method="bicubic"),
+        )
+        return tf.cast(tf.clip_by_value(tf.round(out), 0.0, 255.0), tf.uint8)
+
+    img = tf.cond(same, lambda: img, _resized)
+    img.set_shape([resolution, resolution, 3])
+    return img
+
+
+def prepare_tfrecords(input_dir, output_dir, resolution: int, shard_size: int = 1000,
+                      image_format: str = "png", quality: int = 95, progress: bool = True) -> dict:
+    """Writes shards; returns ``{"written", "skipped", "upscaled", "shards", ...}``.
+
+    Raises :class:`DataError` if ``input_dir`` has no readable image (no shard
+    is left behind in that case).
+    """
+    from tqdm import tqdm
+
+    if resolution < 1:
+        raise ValueError(f"resolution must be positive, got {resolution}")
+    if shard_size < 1:
+        raise ValueError(f"shard_size must be positive, got {shard_size}")
+    paths = list_images(input_dir)
+    root = Path(input_dir).expanduser().resolve()
+    out = Path(output_dir).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    stale = sorted(out.glob("faces-*.tfrecord"))
+    if stale:
+        raise DataError(
+            f"{str(out)!r} already holds {len(stale)} shard(s) (e.g. {stale[0].name}); "
+            "choose an empty output folder."
+        )
+
+    written, skipped, upscaled, shards = 0, [], [], []
+    writer = None
+    try:
+        for path in tqdm(paths, desc="prepare", unit="img", disable=not progress):
+            try:
+                img = read_image_rgb(path)
+            except ImageReadError as e:
+                logger.warning("Skipping unreadable image %s", e)
+                skipped.append(path)
+                continue
+            if min(img.shape[:2]) < resolution:
+                upscaled.append(path)
+            face = to_square(img, resolution)
+            if writer is None or written % shard_size == 0:
+                if writer is not None:
+                    writer.close()
+                shards.append(str(out / SHARD_PATTERN.format(len(shards))))
+                writer = tf.io.TFRecordWriter(shards[-1])
+            rel = os.path.relpath(path, root)
+            writer.write(encode_example(face, rel, image_format, quality))
+            written += 1
+    finally:
+        if writer is not None:
+            writer.close()
+
+    if skipped:
+        logger.warning("Skipped %d of %d files under %s (unreadable).", len(skipped), len(paths), root)
+    if upscaled:
+        logger.warning(
+            "%d image(s) were smaller than %dx%d and were upscaled: %s%s", len(upscaled),
+            resolution, resolution, ", ".join(os.path.basename(p) for p in upscaled[:10]),
+            " ..." if len(upscaled) > 10 else "",
+        )
+    if written == 0:
+        raise DataError(f"None of the {len(paths)} image files under {str(root)!r} could be read.")
+    summary = {
+        "input": str(root),
+        "resolution": int(resolution),
+        "format": image_format,
+        "written": written,
+        "skipped": [os.path.relpath(p, root) for p in skipped],
+        "upscaled": [os.path.relpath(p, root) for p in upscaled],
+        "shards": [os.path.basename(s) for s in shards],
+    }
+    (out / "prepare.json").write_text(json.dumps(summary, indent=2))
+    return summary

@@ -1,0 +1,87 @@
+"""Losses of paper Eq. 10: L = L_REC + alpha * L_ADV.
+
+Every loss is a pure function returning one float32 value per example, shape
+(B,); a ``tf.distribute`` trainer sums and divides by the global batch.
+
+- :mod:`.pixel`: L1 pixel loss.
+- :mod:`.perceptual`: feature (Eq. 14) and style (Eq. 15, 16) losses, VGG19 features.
+- :mod:`.adversarial`: non-saturating logistic GAN loss + R1 [ours, StyleGAN2].
+"""
+
+from __future__ import annotations
+
+from keras import ops
+
+from faceres_tf.losses.adversarial import (
+    discriminator_logistic_loss,
+    generator_nonsaturating_loss,
+    lazy_r1_weight,
+    r1_penalty,
+)
+from faceres_tf.losses.perceptual import (
+    CaffePreprocess,
+    build_vgg19_features,
+    extract_features,
+    feature_loss,
+    gram_matrix,
+    perceptual_losses,
+    style_loss,
+)
+from faceres_tf.losses.pixel import l1_loss
+
+__all__ = [
+    "CaffePreprocess",
+    "build_vgg19_features",
+    "discriminator_logistic_loss",
+    "extract_features",
+    "feature_loss",
+    "generator_nonsaturating_loss",
+    "gram_matrix",
+    "l1_loss",
+    "lazy_r1_weight",
+    "perceptual_losses",
+    "r1_penalty",
+    "reconstruction_loss",
+    "style_loss",
+]
+
+
+def reconstruction_loss(pred, target, loss_cfg, extractor=None):
+    """L_REC = lambda_pix * L1 + lambda_feature * L_feature + lambda_style * L_style.
+
+    [paper Eq. 10, 14, 15; weights ours, ``LossConfig``].
+
+    Args:
+        pred: (B, H, W, 3) restored images in [-1, 1].
+        target: (B, H, W, 3) ground truth in [-1, 1].
+        loss_cfg: a :class:`faceres_tf.config.LossConfig`.
+        extractor: the feature network (e.g. :func:`build_vgg19_features`);
+            required unless ``loss_cfg.perceptual == "off"`` (then ignored).
+
+    Returns:
+        dict of (B,) float32 tensors: "pixel", "feature", "style" (unweighted;
+        zeros when perceptual is off) and "total" (weighted sum).
+    """
+    pixel = l1_loss(pred, target)
+    if loss_cfg.perceptual == "off":
+        feat = ops.zeros_like(pixel)
+        style = ops.zeros_like(pixel)
+    elif loss_cfg.perceptual == "vgg19":
+        if extractor is None:
+            raise ValueError(
+                "reconstruction_loss: loss.perceptual='vgg19' needs a feature extractor; "
+                "build one with faceres_tf.losses.build_vgg19_features("
+                "loss_cfg.vgg_layers, loss_cfg.vgg_weights) and pass it as extractor=, "
+                "or set loss.perceptual='off'."
+            )
+        feat, style = perceptual_losses(extractor, pred, target)
+    else:
+        raise ValueError(
+            f"loss.perceptual must be 'vgg19' or 'off', got {loss_cfg.perceptual!r}"
+        )
+    total = (
+        loss_cfg.lambda_pix * pixel
+        + loss_cfg.lambda_feature * feat
+        + loss_cfg.lambda_style * style
+    )
+    return {"pixel": pixel, "feature": feat, "style": style, "total": total}

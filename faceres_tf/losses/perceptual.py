@@ -1,0 +1,240 @@
+"""Perceptual loss: feature and style reconstruction (paper appendix Eq. 14-16).
+
+Feature maps are channels-last, phi_i(x) of shape (B, H_i, W_i, C_i). Every
+loss returns one float32 value per example, shape (B,), so a ``tf.distribute``
+trainer can sum and divide by the global batch. Features are cast to float32
+before any reduction (safe under a mixed_float16 policy).
+
+phi is VGG19 [paper: "a VGG feature extractor"]; which layers is [ours]
+(``LossConfig.vgg_layers``). Its ImageNet weights are never downloaded and
+never silently replaced: see :func:`build_vgg19_features`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import keras
+from keras import ops
+
+from faceres_tf.config import LossConfig
+from faceres_tf.weights import VGG19_NOTOP, find_weights
+
+logger = logging.getLogger(__name__)
+
+# ImageNet channel means in BGR order, 0-255 scale (Keras "caffe" preprocessing).
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+
+def _as_list(features):
+    if isinstance(features, (list, tuple)):
+        return list(features)
+    if isinstance(features, dict):
+        return list(features.values())
+    return [features]
+
+
+def _chw(feature):
+    """C_i * H_i * W_i as a float32 scalar (static when the shape is known)."""
+    shape = ops.shape(feature)
+    return ops.cast(shape[1] * shape[2] * shape[3], "float32")
+
+
+def gram_matrix(features):
+    """Gram matrix of one feature map [paper Eq. 16].
+
+    Gram(x)_{c,c'} = 1 / (C H W) * sum_{h,w} phi(x)_{h,w,c} phi(x)_{h,w,c'}
+
+    Args:
+        features: (B, H, W, C) feature map.
+
+    Returns:
+        (B, C, C) float32.
+    """
+    phi = ops.cast(features, "float32")
+    shape = ops.shape(phi)
+    flat = ops.reshape(phi, (shape[0], shape[1] * shape[2], shape[3]))  # (B, HW, C)
+    gram = ops.einsum("bnc,bnd->bcd", flat, flat)  # (B, C, C)
+    return gram / _chw(phi)
+
+
+def feature_loss(feats_pred, feats_target):
+    """Feature reconstruction loss [paper Eq. 14], per example.
+
+    L_feature = sum_i 1 / (C_i H_i W_i) * ||phi_i(x) - phi_i(y)||_2^2
+
+    i.e. the sum over layers of the mean squared feature difference.
+
+    Args:
+        feats_pred: list of (B, H_i, W_i, C_i) feature maps of the restored image.
+        feats_target: the matching list for the ground truth.
+
+    Returns:
+        (B,) float32.
+    """
+    feats_pred, feats_target = _as_list(feats_pred), _as_list(feats_target)
+    _check_lengths(feats_pred, feats_target)
+    total = 0.0
+    for fp, ft in zip(feats_pred, feats_target):
+        diff = ops.cast(fp, "float32") - ops.cast(ft, "float32")
+        sq = ops.sum(ops.square(diff), axis=(1, 2, 3))  # (B,)
+        total = total + sq / _chw(diff)
+    return total
+
+
+def style_loss(feats_pred, feats_target):
+    """Style reconstruction loss [paper Eq. 15], per example.
+
+    L_style = sum_i ||Gram_i(x) - Gram_i(y)||_F^2, Gram_i as in Eq. 16
+    (:func:`gram_matrix`).
+
+    Args:
+        feats_pred / feats_target: lists of (B, H_i, W_i, C_i) feature maps.
+
+    Returns:
+        (B,) float32.
+    """
+    feats_pred, feats_target = _as_list(feats_pred), _as_list(feats_target)
+    _check_lengths(feats_pred, feats_target)
+    total = 0.0
+    for fp, ft in zip(feats_pred, feats_target):
+        diff = gram_matrix(fp) - gram_matrix(ft)  # (B, C, C)
+        total = total + ops.sum(ops.square(diff), axis=(1, 2))
+    return total
+
+
+def _check_lengths(a, b):
+    if len(a) != len(b):
+        raise ValueError(
+            f"Feature lists differ in length: {len(a)} predicted vs {len(b)} target maps"
+        )
+
+
+def extract_features(extractor, images):
+    """Runs ``extractor`` (frozen, inference mode) and returns a list of maps."""
+    if isinstance(extractor, keras.Layer):
+        return _as_list(extractor(images, training=False))
+    return _as_list(extractor(images))
+
+
+def perceptual_losses(extractor, pred, target):
+    """Eq. 14 and Eq. 15 of ``pred`` against ``target`` with one extractor pass.
+
+    ``pred`` and ``target`` are concatenated along the batch and run through
+    ``extractor`` once (VGG has no batch statistics, so this equals two passes);
+    the target's features are held constant (stop-gradient).
+
+    Args:
+        extractor: maps (N, H, W, 3) images in [-1, 1] to a list of feature
+            maps, e.g. :func:`build_vgg19_features`.
+        pred / target: (B, H, W, 3) images in [-1, 1].
+
+    Returns:
+        (feature, style): two (B,) float32 tensors.
+    """
+    batch = ops.shape(pred)[0]
+    both = ops.concatenate([pred, ops.cast(target, pred.dtype)], axis=0)  # (2B, H, W, 3)
+    feats = extract_features(extractor, both)
+    feats_pred = [f[:batch] for f in feats]
+    feats_target = [ops.stop_gradient(f[batch:]) for f in feats]
+    return feature_loss(feats_pred, feats_target), style_loss(feats_pred, feats_target)
+
+
+@keras.saving.register_keras_serializable(package="faceres_tf")
+class CaffePreprocess(keras.layers.Layer):
+    """Maps RGB images in [-1, 1] to VGG "caffe" input.
+
+    RGB -> BGR, [-1, 1] -> [0, 255], minus the ImageNet mean per channel
+    (the preprocessing the official Keras VGG19 weights were trained with).
+    Differentiable; no weights.
+    """
+
+    def call(self, images):
+        x = (ops.cast(images, self.compute_dtype) + 1.0) * 127.5  # [0, 255] RGB
+        x = ops.flip(x, axis=-1)  # RGB -> BGR
+        mean = ops.convert_to_tensor(_CAFFE_MEAN_BGR, dtype=self.compute_dtype)
+        return x - mean
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def build_vgg19_features(
+    layers: Sequence[str] = LossConfig.vgg_layers,
+    weights_path: str = "",
+    weights: str = "imagenet",
+    name: str = "vgg19_features",
+) -> keras.Model:
+    """A frozen VGG19 mapping images in [-1, 1] to the named layers' outputs.
+
+    Input: (B, H, W, 3) float RGB in [-1, 1], any H, W >= 16 (block k works
+    at 1/2^(k-1) of the input side). Output: list of (B, H_i, W_i, C_i) maps,
+    in the order of ``layers``. Layers after the deepest requested one are not
+    built.
+
+    Weights: ``weights="imagenet"`` (default) loads the official Keras file
+    ``vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5`` from ``weights_path``
+    or, when that is "", from the Keras cache ($KERAS_HOME/models or
+    ~/.keras/models, md5-checked). When it is absent,
+    :class:`faceres_tf.weights.MissingWeightsError` says which file, its md5,
+    where to put it and where to get it. ``weights="random"`` keeps Keras'
+    random initialisation: only for tests and benchmarks; it logs a warning.
+
+    The returned model has ``trainable = False`` and an attribute
+    ``weights_source``: the path of the loaded file, or "random". Record it in
+    the run directory.
+
+    Args:
+        layers: VGG19 layer names (``LossConfig.vgg_layers``).
+        weights_path: explicit path to the notop .h5 file (``LossConfig.vgg_weights``).
+        weights: "imagenet" or "random".
+        name: name of the returned model.
+    """
+    if weights not in ("imagenet", "random"):
+        raise ValueError(f"weights must be 'imagenet' or 'random', got {weights!r}")
+    layers = tuple(layers)
+    if not layers:
+        raise ValueError("build_vgg19_features needs at least one layer name")
+
+    # Resolve the weights first so a missing file fails before any building.
+    source = "random"
+    if weights == "imagenet":
+        source = str(find_weights(VGG19_NOTOP, weights_path or None))
+
+    vgg = keras.applications.VGG19(
+        include_top=False, weights=None, input_shape=(None, None, 3)
+    )
+    names = [layer.name for layer in vgg.layers]
+    unknown = [n for n in layers if n not in names]
+    if unknown:
+        valid = [n for n in names if "conv" in n or "pool" in n]
+        raise ValueError(f"Unknown VGG19 layer(s) {unknown}; valid names: {valid}")
+
+    if weights == "imagenet":
+        try:
+            vgg.load_weights(source)
+        except Exception as e:  # wrong file format / architecture
+            raise ValueError(
+                f"Could not load VGG19 notop weights from {source}: {e}. "
+                f"Expected the official Keras file {VGG19_NOTOP.filename} "
+                f"(md5 {VGG19_NOTOP.md5})."
+            ) from e
+    else:
+        logger.warning(
+            "!!! VGG19 perceptual features use RANDOM weights (weights='random'). "
+            "Perceptual losses are meaningless for training; use this only for "
+            "tests and benchmarks. !!!"
+        )
+
+    trunk = keras.Model(
+        vgg.input, [vgg.get_layer(n).output for n in layers], name="vgg19_trunk"
+    )
+    images = keras.Input(shape=(None, None, 3), name="images")
+    feats = trunk(CaffePreprocess(name="caffe_preprocess")(images))
+    feats = _as_list(feats)
+    model = keras.Model(images, feats, name=name)
+    model.trainable = False
+    model.weights_source = source
+    model.layer_names = layers
+    return model

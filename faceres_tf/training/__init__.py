@@ -1,0 +1,7 @@
+"""Training RDFR under tf.distribute: strategy, trainer, EMA, run directories."""
+
+from faceres_tf.training.checkpoint import load_generator
+from faceres_tf.training.strategy import make_strategy
+from faceres_tf.training.trainer import Trainer, TrainResult, train
+
+__all__ = ["Trainer", "TrainResult", "load_generator", "make_strategy", "train"]

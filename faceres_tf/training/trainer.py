@@ -1,0 +1,401 @@
+"""The RDFR training loop under tf.distribute [paper, appendix A; loop ours].
+
+L_G = L_REC + alpha * L_ADV (Eq. 10), L_REC = l_pix * L1 + l_feat * L_feature
+(Eq. 14) + l_style * L_style (Eq. 15-16); D: logistic loss + lazy R1. Adam
+(lr 2.5e-3, beta1 0.0, beta2 0.99) for G and D [paper]. One G forward per step
+feeds both updates (D sees the restored faces through ``stop_gradient``-free
+logits but only D's variables get D's gradients). Per-example losses are
+divided by the *global* batch (``tf.nn.compute_average_loss``), so the
+gradients summed over replicas equal the single-device gradients.
+
+The loop: per-replica step -> strategy.run -> EMA update (cross-replica) ->
+log / checkpoint / evaluate / sample on the chief. SIGINT and SIGTERM stop the
+loop after the current step and write a checkpoint; restarting with the same
+workdir resumes from the latest checkpoint (step, G, G_ema, D, both optimizers,
+data seed) and trains up to ``train.steps``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import signal
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from faceres_tf import data as fdata
+from faceres_tf.augment import adv_augment
+from faceres_tf.config import Config
+from faceres_tf.losses import (
+    discriminator_logistic_loss,
+    generator_nonsaturating_loss,
+    lazy_r1_weight,
+    r1_penalty,
+    reconstruction_loss,
+)
+from faceres_tf.models import build_discriminator, build_generator
+from faceres_tf.training import ema as ema_lib
+from faceres_tf.training import run_dir as rd
+from faceres_tf.training.evaluation import evaluate_restoration, save_grid
+from faceres_tf.training.strategy import is_chief
+
+logger = logging.getLogger("faceres_tf.train")
+
+
+@dataclasses.dataclass
+class TrainResult:
+    step: int
+    interrupted: bool
+    last_eval: dict
+
+
+def _build_perceptual(cfg: Config):
+    """The VGG19 feature extractor, or None when the perceptual loss is off."""
+    if cfg.loss.perceptual == "off":
+        return None, "off"
+    from faceres_tf.losses.perceptual import build_vgg19_features
+
+    extractor = build_vgg19_features(cfg.loss.vgg_layers, weights_path=cfg.loss.vgg_weights)
+    return extractor, getattr(extractor, "weights_source", cfg.loss.vgg_weights or "keras-cache")
+
+
+class Trainer:
+    """Owns the models, optimizers, checkpoint and the distributed step.
+
+    Args:
+        cfg: the resolved :class:`Config`.
+        run_dir: the run directory (created if needed).
+        strategy: a ``tf.distribute.Strategy`` (built once by the driver).
+        perceptual_extractor: inject a feature network (tests); by default it
+            is built from ``cfg.loss`` (VGG19 weights must exist unless
+            ``loss.perceptual == "off"``).
+    """
+
+    def __init__(self, cfg: Config, run_dir, strategy: tf.distribute.Strategy,
+                 perceptual_extractor=None):
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.strategy = strategy
+        self.chief = is_chief(strategy)
+        self.global_batch = int(cfg.train.batch_size)
+        replicas = strategy.num_replicas_in_sync
+        if self.global_batch % replicas:
+            raise ValueError(
+                f"train.batch_size={self.global_batch} is not divisible by the "
+                f"{replicas} replicas; choose a multiple of {replicas}"
+            )
+        if cfg.train.mixed_precision:
+            keras.mixed_precision.set_global_policy("mixed_float16")
+        with strategy.scope():
+            if perceptual_extractor is None:
+                self.extractor, self.perceptual_source = _build_perceptual(cfg)
+            else:
+                self.extractor = perceptual_extractor
+                self.perceptual_source = getattr(perceptual_extractor, "weights_source", "injected")
+            self.G = build_generator(cfg)
+            self.G_ema = build_generator(cfg)
+            self.D = build_discriminator(cfg)
+            ema_lib.copy_weights(self.G, self.G_ema)
+            t = cfg.train
+            self.g_opt = keras.optimizers.Adam(t.lr, beta_1=t.beta1, beta_2=t.beta2, epsilon=1e-8)
+            self.d_opt = keras.optimizers.Adam(t.lr, beta_1=t.beta1, beta_2=t.beta2, epsilon=1e-8)
+            if t.mixed_precision:
+                self.g_opt = keras.optimizers.LossScaleOptimizer(self.g_opt)
+                self.d_opt = keras.optimizers.LossScaleOptimizer(self.d_opt)
+            # Keras 3 + several replicas: optimizers must be built inside the scope.
+            self.g_opt.build(self.G.trainable_variables)
+            self.d_opt.build(self.D.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.data_seed = tf.Variable(int(cfg.train.seed), dtype=tf.int64, trainable=False,
+                                         name="data_seed")
+        self.ema_beta = ema_lib.ema_beta(self.global_batch, cfg.train.ema_half_life_images)
+        self.checkpoint = tf.train.Checkpoint(
+            step=self.step, data_seed=self.data_seed, generator=self.G,
+            generator_ema=self.G_ema, discriminator=self.D, g_optimizer=self.g_opt,
+            d_optimizer=self.d_opt,
+        )
+        ckpt_dir = self.run_dir / "checkpoints"
+        if not self.chief:  # MultiWorker: non-chief workers write to a scratch dir
+            task_id = getattr(strategy.cluster_resolver, "task_id", 0)
+            ckpt_dir = self.run_dir / f".worker_{task_id}_checkpoints"
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, str(ckpt_dir), max_to_keep=cfg.train.keep_checkpoints
+        )
+        self._compile_steps()
+
+    # ------------------------------------------------------------------ steps
+    def _replica_step(self, degraded, target, step):
+        cfg = self.cfg
+        ctx = tf.distribute.get_replica_context()
+        replica = tf.cast(ctx.replica_id_in_sync_group, tf.int64) if ctx else tf.constant(0, tf.int64)
+        base = tf.stack([step, replica * 7919 + self.data_seed])
+        batch = tf.shape(degraded)[0]
+        seeds = tf.random.stateless_uniform([batch], seed=base, minval=0, maxval=2**31 - 1,
+                                            dtype=tf.int32)
+        aug = cfg.loss.adv_aug
+        policy, prob = cfg.loss.adv_aug_policy, cfg.loss.adv_aug_prob
+        gb = self.global_batch
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = self.G({"image": degraded, "noise_seed": seeds}, training=True)
+            fake = tf.cast(fake, tf.float32)
+            real_in = adv_augment(target, policy, prob, seed=base + 1) if aug else target
+            fake_in = adv_augment(fake, policy, prob, seed=base + 2) if aug else fake
+            real_logits = tf.cast(self.D(real_in, training=True), tf.float32)
+            fake_logits = tf.cast(self.D(fake_in, training=True), tf.float32)
+            rec = reconstruction_loss(fake, target, cfg.loss, extractor=self.extractor)
+            g_adv = generator_nonsaturating_loss(fake_logits)
+            g_per_example = rec["total"] + cfg.loss.alpha * g_adv
+            g_loss = tf.nn.compute_average_loss(g_per_example, global_batch_size=gb)
+            if self.G.losses:  # FeatureQuantizer commitment (already a batch mean)
+                g_loss += cfg.loss.quantizer_weight * tf.add_n(self.G.losses) / float(
+                    self.strategy.num_replicas_in_sync)
+            d_per_example = discriminator_logistic_loss(real_logits, fake_logits)
+            d_loss = tf.nn.compute_average_loss(d_per_example, global_batch_size=gb)
+            g_scaled = self.g_opt.scale_loss(g_loss) if self.cfg.train.mixed_precision else g_loss
+            d_scaled = self.d_opt.scale_loss(d_loss) if self.cfg.train.mixed_precision else d_loss
+        d_vars = self.D.trainable_variables
+        g_vars = self.G.trainable_variables
+        d_grads = d_tape.gradient(d_scaled, d_vars)
+        g_grads = g_tape.gradient(g_scaled, g_vars)
+        self.d_opt.apply_gradients(zip(d_grads, d_vars))
+        self.g_opt.apply_gradients(zip(g_grads, g_vars))
+        avg = lambda v: tf.nn.compute_average_loss(v, global_batch_size=gb)
+        out = {"g_loss": g_loss, "d_loss": d_loss, "g_adv": avg(g_adv), "l1": avg(rec["pixel"])}
+        for k in ("feature", "style"):
+            if k in rec:
+                out[k] = avg(rec[k])
+        out["real_score"] = avg(tf.reshape(real_logits, [-1]))
+        out["fake_score"] = avg(tf.reshape(fake_logits, [-1]))
+        return out
+
+    def _replica_r1_step(self, target):
+        cfg = self.cfg
+        aug = cfg.loss.adv_aug
+        policy, prob = cfg.loss.adv_aug_policy, cfg.loss.adv_aug_prob
+
+        def d_fn(x, training=True):
+            x = adv_augment(x, policy, prob) if aug else x
+            return self.D(x, training=training)
+
+        with tf.GradientTape() as tape:
+            penalty = r1_penalty(d_fn, target)
+            weight = lazy_r1_weight(cfg.loss.r1_gamma, cfg.loss.r1_interval)
+            loss = tf.nn.compute_average_loss(penalty * weight, global_batch_size=self.global_batch)
+            scaled = self.d_opt.scale_loss(loss) if cfg.train.mixed_precision else loss
+        grads = tape.gradient(scaled, self.D.trainable_variables)
+        self.d_opt.apply_gradients(zip(grads, self.D.trainable_variables))
+        return {"r1": tf.nn.compute_average_loss(penalty, global_batch_size=self.global_batch)}
+
+    def _compile_steps(self):
+        strategy = self.strategy
+        jit = bool(self.cfg.train.jit_compile)
+        replica_step = tf.function(self._replica_step, jit_compile=jit) if jit else self._replica_step
+
+        @tf.function
+        def train_step(batch):
+            degraded, target = batch
+            out = strategy.run(replica_step, args=(degraded, target, self.step))
+            out = {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in out.items()}
+            ema_lib.update_ema(self.G, self.G_ema, self.ema_beta)
+            self.step.assign_add(1)
+            return out
+
+        @tf.function
+        def r1_step(batch):
+            _, target = batch
+            out = strategy.run(self._replica_r1_step, args=(target,))
+            return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in out.items()}
+
+        self.train_step = train_step
+        self.r1_step = r1_step
+
+    # ------------------------------------------------------------------- data
+    def _dataset(self):
+        cfg = self.cfg
+        seed = int(self.data_seed.numpy()) + 1_000_003 * int(self.step.numpy())
+
+        def fn(ctx):
+            return fdata.make_dataset(cfg, "train", batch_size=self.global_batch, seed=seed,
+                                      input_context=ctx)
+
+        return self.strategy.distribute_datasets_from_function(fn)
+
+    # ------------------------------------------------------------------- loop
+    def restore(self) -> int:
+        latest = self.manager.latest_checkpoint
+        if latest:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            logger.info("Resumed from %s (step %d)", latest, int(self.step.numpy()))
+        return int(self.step.numpy())
+
+    def save(self) -> str:
+        path = self.manager.save(checkpoint_number=int(self.step.numpy()))
+        return path
+
+    def evaluate(self, val_pairs) -> dict:
+        degraded, target = val_pairs
+        return evaluate_restoration(self.G_ema, degraded, target)
+
+    def fit(self, steps: int | None = None, val_pairs=None, progress: bool = True,
+            stop_after: int | None = None) -> TrainResult:
+        """Trains until ``steps`` (default ``cfg.train.steps``) total steps.
+
+        Args:
+            steps: the run's total number of steps.
+            val_pairs: (degraded, target) numpy arrays for evaluation/sampling;
+                loaded from ``data.val_dir`` when None (skipped if missing).
+            progress: show a tqdm progress bar with images/s.
+            stop_after: stop (with a checkpoint) after this many steps of *this*
+                call, as if interrupted (used by tests).
+        """
+        cfg = self.cfg.train
+        total = int(steps if steps is not None else cfg.steps)
+        start = self.restore()
+        writer = rd.MetricsWriter(self.run_dir)
+        tb = tf.summary.create_file_writer(str(self.run_dir / "tensorboard")) if self.chief else None
+        if val_pairs is None and self.chief:
+            try:
+                val_pairs = fdata.load_validation_pairs(self.cfg)
+            except (ValueError, OSError) as e:
+                logger.warning("No validation set (%s); periodic evaluation is off.", e)
+        if start >= total:
+            logger.info("Run already at step %d >= %d; nothing to train.", start, total)
+            last = self.evaluate(val_pairs) if val_pairs is not None and self.chief else {}
+            return TrainResult(start, False, last)
+
+        stop = {"flag": False, "signal": None}
+
+        def handler(signum, frame):
+            stop["flag"], stop["signal"] = True, signum
+            logger.warning("Signal %d received: stopping after this step and saving.", signum)
+
+        old_handlers = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                old_handlers[sig] = signal.signal(sig, handler)
+            except ValueError:  # not in the main thread
+                pass
+
+        bar = None
+        if progress and self.chief:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
+        iterator = iter(self._dataset())
+        last_eval: dict = {}
+        t0, n0 = time.time(), start
+        step = start
+        try:
+            while step < total and not stop["flag"]:
+                batch = next(iterator)
+                out = self.train_step(batch)
+                step = int(self.step.numpy())
+                if cfg_r1 := self.cfg.loss.r1_interval:
+                    if self.cfg.loss.r1_gamma > 0 and step % cfg_r1 == 0:
+                        out.update(self.r1_step(batch))
+                if step % cfg.log_every == 0 or step == total:
+                    dt = max(time.time() - t0, 1e-9)
+                    ips = (step - n0) * self.global_batch / dt
+                    rec = {k: float(v) for k, v in out.items()}
+                    rec.update(step=step, images_per_sec=ips, time=time.time())
+                    for k, v in rec.items():
+                        if isinstance(v, float) and not math.isfinite(v) and k != "time":
+                            raise FloatingPointError(f"{k} became {v} at step {step}; lower the lr.")
+                    if self.chief:
+                        writer.write(rec)
+                        with tb.as_default(step=step):
+                            for k, v in rec.items():
+                                if k not in ("step", "time"):
+                                    tf.summary.scalar(k, v)
+                        logger.info("step %d  g %.4f  d %.4f  l1 %.4f  %.1f img/s", step,
+                                    rec["g_loss"], rec["d_loss"], rec["l1"], ips)
+                    t0, n0 = time.time(), step
+                if bar is not None:
+                    bar.update(step - bar.n)
+                    bar.set_postfix(g=f"{float(out['g_loss']):.3f}", d=f"{float(out['d_loss']):.3f}",
+                                    img_s=f"{(step - n0) * self.global_batch / max(time.time() - t0, 1e-9):.1f}")
+                if step % cfg.ckpt_every == 0:
+                    self.save()
+                if val_pairs is not None and self.chief and (
+                        step % cfg.eval_every == 0 or step == total):
+                    last_eval = self._eval_and_log(val_pairs, step, writer, tb)
+                if val_pairs is not None and self.chief and (
+                        step % cfg.sample_every == 0 or step == total):
+                    self._sample(val_pairs, step, tb)
+                if stop_after is not None and step - start >= stop_after:
+                    stop["flag"] = True
+        finally:
+            if bar is not None:
+                bar.close()
+            path = self.save()
+            logger.info("Checkpoint %s written at step %d", path, step)
+            for sig, h in old_handlers.items():
+                signal.signal(sig, h)
+            if tb is not None:
+                tb.flush()
+        interrupted = stop["flag"] and step < total
+        if interrupted:
+            logger.warning("Stopped at step %d of %d; rerun the same command to resume.", step, total)
+        return TrainResult(step, interrupted, last_eval)
+
+    def _eval_and_log(self, val_pairs, step, writer, tb) -> dict:
+        res = self.evaluate(val_pairs)
+        rec = {"step": step, "eval": res, "time": time.time()}
+        writer.write(rec)
+        with tb.as_default(step=step):
+            for k, v in res.items():
+                tf.summary.scalar(f"eval/{k}", v)
+        logger.info(
+            "eval step %d: PSNR restored %.2f dB vs degraded input %.2f dB; SSIM %.4f vs %.4f",
+            step, res["psnr_restored"], res["psnr_degraded"], res["ssim_restored"], res["ssim_degraded"],
+        )
+        return res
+
+    def _sample(self, val_pairs, step, tb):
+        degraded, target = val_pairs
+        restored = self.G_ema({"image": degraded, "noise_seed": -np.ones(len(degraded), np.int32)},
+                              training=False).numpy()
+        grid = save_grid(self.run_dir / "samples" / f"step_{step:07d}.png", degraded, restored, target)
+        save_grid(self.run_dir / "samples" / "latest.png", degraded, restored, target)
+        with tb.as_default(step=step):
+            tf.summary.image("degraded|restored|target", grid[None], step=step)
+
+
+def train(cfg: Config, workdir, strategy: tf.distribute.Strategy | None = None,
+          steps: int | None = None, progress: bool = True, perceptual_extractor=None,
+          stop_after: int | None = None) -> TrainResult:
+    """Library entry point: prepares ``workdir``, trains (or resumes) to ``steps``.
+
+    The drivers in ``experiments/`` call this after parsing flags; it reads no flags.
+    """
+    from faceres_tf.training.strategy import make_strategy
+
+    strategy = strategy or make_strategy()
+    workdir = Path(workdir)
+    chief = is_chief(strategy)
+    if chief:
+        rd.prepare_run_dir(workdir, cfg, {
+            "strategy": type(strategy).__name__,
+            "replicas": strategy.num_replicas_in_sync,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+        })
+    else:
+        workdir.mkdir(parents=True, exist_ok=True)
+    handler = rd.add_file_logging(workdir, logger) if chief else None
+    try:
+        trainer = Trainer(cfg, workdir, strategy, perceptual_extractor=perceptual_extractor)
+        if chief:
+            saved = cfg.to_dict()
+            saved["resolved"] = {"perceptual_weights": str(trainer.perceptual_source)}
+            rd.write_json(workdir / "config.json", saved)
+        return trainer.fit(steps=steps, progress=progress, stop_after=stop_after)
+    finally:
+        if handler is not None:
+            logger.removeHandler(handler)
+            handler.close()
