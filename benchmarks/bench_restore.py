@@ -1,0 +1,172 @@
+"""Where the time of whole-photo restoration goes: network vs everything else.
+
+For a 512 px generator (``paper_512`` preset, random weights: timing only) it
+measures, per photo and per face:
+
+* network: the generator call (uint8 in/out, one batched call per photo);
+* detection (MTCNN on a copy downscaled to 1024 px), alignment (similarity fit
+  + warp), colour correction, paste-back (feathered inverse warp), and file
+  read / write.
+
+and reports the share of the pipeline that is not the network (goal < 10%).
+
+    python benchmarks/bench_restore.py [--preset paper_512] [--repeats 3]
+
+Writes ``benchmarks/results/restore.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data"
+PHOTOS = [
+    ("one face", DATA / "deepface_test_photos" / "img1.jpg"),
+    ("several faces", DATA / "deepface_test_photos" / "selfie-many-people.jpg"),
+    ("two faces, 2280x1588", DATA / "deepface_test_photos" / "couple.jpg"),
+]
+
+
+class Timed:
+    """Wraps a callable and accumulates its wall time."""
+
+    def __init__(self, fn):
+        self.fn, self.total = fn, 0.0
+
+    def __call__(self, *a, **k):
+        t = time.perf_counter()
+        try:
+            return self.fn(*a, **k)
+        finally:
+            self.total += time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--preset", default="paper_512")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+
+    import tensorflow as tf
+
+    import faceres_tf
+    from faceres_tf.face import image_io
+    from faceres_tf.face.detection import FaceDetector
+    from faceres_tf.face.generator_runner import GeneratorRunner
+    from faceres_tf.face.pipeline import FacePipeline
+
+    cfg = faceres_tf.presets.get(args.preset)
+    r = cfg.model.resolution
+    t = time.perf_counter()
+    gen = faceres_tf.build_generator(cfg)
+    runner = GeneratorRunner.from_keras(gen, batch_size=8)
+    build_s = time.perf_counter() - t
+    detector = FaceDetector()
+    pipe = FacePipeline(runner, detector, seeds=(0,), color_correction=True)
+
+    # network alone, one face per call
+    face = np.random.default_rng(0).integers(0, 256, (1, r, r, 3), dtype=np.uint8)
+    runner(face, [0])  # trace
+    times = []
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        runner(face, [0])
+        times.append(time.perf_counter() - t)
+    net1 = float(np.median(times))
+    print(f"network, batch 1: {net1 * 1000:.0f} ms / face (median of {args.repeats})")
+
+    rows = []
+    tmp = Path(tempfile.mkdtemp())
+    for label, path in PHOTOS:
+        if not path.exists():
+            print(f"skip {path}: missing")
+            continue
+        stage = {k: [] for k in ("read", "detect", "align", "network", "color", "paste", "write")}
+        n_faces = 0
+        for rep in range(args.repeats):
+            det_t = Timed(detector.detect)
+            run_t = Timed(runner.fn)
+            pipe.detector.detect = det_t
+            runner.fn = run_t
+            t0 = time.perf_counter()
+            img = image_io.read_image(path)
+            t1 = time.perf_counter()
+            job = pipe.prepare(img)
+            t2 = time.perf_counter()
+            pipe.restore([job])
+            t3 = time.perf_counter()
+            out = pipe.compose(job)
+            t4 = time.perf_counter()
+            image_io.write_image(tmp / f"{rep}.jpg", out, overwrite=True)
+            t5 = time.perf_counter()
+            runner.fn = run_t.fn
+            del pipe.detector.detect
+            n_faces = len(job.faces)
+            stage["read"].append(t1 - t0)
+            stage["detect"].append(det_t.total)
+            stage["align"].append(t2 - t1 - det_t.total)
+            stage["network"].append(run_t.total)
+            stage["color"].append(t3 - t2 - run_t.total)
+            stage["paste"].append(t4 - t3)
+            stage["write"].append(t5 - t4)
+        med = {k: float(np.median(v)) for k, v in stage.items()}
+        compute = sum(v for k, v in med.items() if k not in ("read", "write"))
+        total = sum(med.values())
+        h, w = img.rgb.shape[:2]
+        row = dict(label=label, file=path.name, size=f"{w}x{h}", faces=n_faces, **med,
+                   non_net_share=(compute - med["network"]) / compute,
+                   non_net_share_io=(total - med["network"]) / total)
+        rows.append(row)
+        print(f"{label} ({path.name}, {w}x{h}, {n_faces} faces): "
+              + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in med.items())
+              + f" | not network: {row['non_net_share']:.1%} (with file I/O {row['non_net_share_io']:.1%})")
+
+    cpu = platform.processor() or platform.machine()
+    lines = [
+        "# Whole-photo restoration: time per stage",
+        "",
+        f"`python benchmarks/bench_restore.py --preset {args.preset} --repeats {args.repeats}` on "
+        f"{os.cpu_count()} CPU cores ({cpu}), TF {tf.__version__}, CPU only; "
+        f"{args.preset} generator with random weights (R = {r}; timing only), median of "
+        f"{args.repeats} runs. Generator build: {build_s:.1f} s. Load average at the end: "
+        f"{os.getloadavg()[0]:.1f} (numbers on a shared machine vary; compare shares, not ms).",
+        "",
+        f"Network alone, one {r} px face per call: **{net1 * 1000:.0f} ms**.",
+        "",
+        "| photo | size | faces | read | detect | align | network | colour | paste-back | write | "
+        "not network (compute) | not network (incl. I/O) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['label']} (`{row['file']}`) | {row['size']} | {row['faces']} | "
+            + " | ".join(f"{row[k] * 1000:.0f} ms" for k in ("read", "detect", "align", "network", "color",
+                                                          "paste", "write"))
+            + f" | **{row['non_net_share']:.1%}** | {row['non_net_share_io']:.1%} |"
+        )
+    lines += [
+        "",
+        "\"not network (compute)\" = (detect + align + colour + paste-back) / (the same + network); "
+        "file reading/writing (JPEG decode/encode) is listed separately because it depends on the "
+        "format, not on the pipeline. All faces of a photo go through the network in one batched call.",
+    ]
+    out = ROOT / "benchmarks" / "results" / "restore.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,299 @@
+"""Export a trained generator as a TF SavedModel and as a TFLite model.
+
+SavedModel (``export_saved_model``), written with ``tf.saved_model.save`` of a
+``tf.Module`` (:class:`GeneratorServing`); it needs neither faceres_tf nor Keras
+to be loaded (``tf.saved_model.load(dir)``). Signatures (R = model resolution,
+batch size free):
+
+* ``serving_default`` - inputs ``image``: uint8 (None, R, R, 3) RGB 0-255,
+  ``noise_seed``: int32 (None,); output ``image``: uint8 (None, R, R, 3) RGB.
+* ``serving_float`` - inputs ``image``: float32 (None, R, R, 3) RGB in [-1, 1],
+  ``noise_seed``: int32 (None,); output ``image``: float32 in [-1, 1] (clipped).
+
+``noise_seed`` picks the per-face noise of the stochastic decoder: the same
+seed gives the same output, independently of the batch; a negative seed gives
+zero noise (deterministic; use it for evaluation). The faces must be aligned
+on the FFHQ five-point template (``faceres_tf.face.alignment``).
+uint8 -> float: ``x / 127.5 - 1``; float -> uint8: ``round((clip(y, -1, 1) +
+1) * 127.5)``.
+
+TFLite (``export_tflite``): a float32 model (no quantisation), builtin ops
+only, batch size fixed (default 1). Signature ``serving_default``: inputs
+``image`` uint8 (B, R, R, 3) RGB 0-255 and one ``noise_<id>`` float32
+(B, H, W, 1) per noise layer of the decoder (:func:`noise_layout` lists them);
+output ``image`` uint8 (B, R, R, 3). The noise is an explicit input because
+TF's stateless random ops (which draw the seeded noise) have no TFLite builtin
+and the Flex delegate is not available everywhere. Feed N(0, 1) samples from
+any RNG for a random restoration, zeros for the deterministic one, or
+:func:`noise_for_seeds` to reproduce the SavedModel's output for given seeds
+exactly. [ours]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+SERVING_UINT8 = "serving_default"
+SERVING_FLOAT = "serving_float"
+
+
+def uint8_to_float(images):
+    """uint8 RGB 0-255 -> float32 [-1, 1]."""
+    return tf.cast(images, tf.float32) / 127.5 - 1.0
+
+
+def float_to_uint8(images):
+    """float32 ~[-1, 1] -> uint8 RGB 0-255 (clipped, rounded)."""
+    y = (tf.clip_by_value(tf.cast(images, tf.float32), -1.0, 1.0) + 1.0) * 127.5
+    return tf.cast(tf.round(y), tf.uint8)
+
+
+def _resolution_of(generator) -> int:
+    inputs = generator.inputs
+    if isinstance(inputs, dict):
+        shape = inputs["image"].shape
+    else:
+        shape = [t for t in inputs if len(t.shape) == 4][0].shape
+    return int(shape[1])
+
+
+class GeneratorServing(tf.Module):
+    """Serving wrapper of a generator: uint8 and float restore functions.
+
+    Args:
+        generator: Keras functional model, inputs ``{"image", "noise_seed"}``.
+        zero_noise: ignore ``noise_seed`` and use seed -1 (no noise).
+    """
+
+    def __init__(self, generator, zero_noise: bool = False, name: str = "faceres_generator"):
+        super().__init__(name=name)
+        self.generator = generator
+        self.resolution = _resolution_of(generator)
+        self.zero_noise = bool(zero_noise)
+        r = self.resolution
+        self.restore_uint8 = tf.function(
+            self._restore_uint8,
+            input_signature=[
+                tf.TensorSpec([None, r, r, 3], tf.uint8, name="image"),
+                tf.TensorSpec([None], tf.int32, name="noise_seed"),
+            ],
+        )
+        self.restore_float = tf.function(
+            self._restore_float,
+            input_signature=[
+                tf.TensorSpec([None, r, r, 3], tf.float32, name="image"),
+                tf.TensorSpec([None], tf.int32, name="noise_seed"),
+            ],
+        )
+
+    def _run(self, x, noise_seed):
+        if self.zero_noise:
+            noise_seed = tf.fill(tf.shape(noise_seed), tf.constant(-1, tf.int32))
+        y = self.generator({"image": x, "noise_seed": noise_seed}, training=False)
+        return tf.cast(y, tf.float32)
+
+    def _restore_uint8(self, image, noise_seed):
+        return {"image": float_to_uint8(self._run(uint8_to_float(image), noise_seed))}
+
+    def _restore_float(self, image, noise_seed):
+        return {"image": tf.clip_by_value(self._run(image, noise_seed), -1.0, 1.0)}
+
+
+def _prepare_out(path: Path, overwrite: bool) -> None:
+    if path.exists():
+        if not overwrite:
+            raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def export_saved_model(generator, out_dir: str | os.PathLike, overwrite: bool = False) -> str:
+    """Write ``generator`` as a SavedModel with the signatures of the module doc.
+
+    Returns the output directory. Raises FileExistsError when ``out_dir``
+    exists and not ``overwrite``.
+    """
+    out_dir = Path(out_dir)
+    _prepare_out(out_dir, overwrite)
+    module = GeneratorServing(generator)
+    tf.saved_model.save(
+        module,
+        str(out_dir),
+        signatures={
+            SERVING_UINT8: module.restore_uint8.get_concrete_function(),
+            SERVING_FLOAT: module.restore_float.get_concrete_function(),
+        },
+    )
+    return str(out_dir)
+
+
+# ---- TFLite: the noise maps become explicit inputs -------------------------
+@contextlib.contextmanager
+def _noise_override(fn):
+    """Temporarily route every NoiseInjection layer's noise through ``fn``.
+
+    ``fn(seeds, height, width, noise_id, dtype)`` replaces
+    ``faceres_tf.layers.noise_injection.per_sample_noise`` while a graph is
+    traced; the layers look the function up at call time.
+    """
+    from faceres_tf.layers import noise_injection
+
+    original = noise_injection.per_sample_noise
+    noise_injection.per_sample_noise = fn
+    try:
+        yield
+    finally:
+        noise_injection.per_sample_noise = original
+
+
+def noise_layout(generator) -> dict:
+    """``{"noise_<id>": (H, W)}`` for every noise layer of ``generator``.
+
+    These are the extra inputs of the TFLite model, each float32 (B, H, W, 1).
+    """
+    layout = {}
+    r = _resolution_of(generator)
+
+    def record(seeds, height, width, noise_id, dtype="float32"):
+        h, w = tf.get_static_value(height), tf.get_static_value(width)
+        layout[f"noise_{int(noise_id)}"] = (int(h), int(w))
+        return tf.zeros(tf.stack([tf.shape(seeds)[0], height, width, 1]), dtype)
+
+    fn = tf.function(lambda x, s: generator({"image": x, "noise_seed": s}, training=False))
+    with _noise_override(record):
+        fn.get_concrete_function(tf.TensorSpec([1, r, r, 3], tf.float32), tf.TensorSpec([1], tf.int32))
+    return dict(sorted(layout.items(), key=lambda kv: int(kv[0].split("_")[1])))
+
+
+def noise_for_seeds(generator, seeds) -> dict:
+    """The noise maps the Keras/SavedModel generator draws for ``seeds``.
+
+    Feed them to the TFLite model to reproduce the SavedModel's output for the
+    same seeds (negative seed -> zeros). Returns ``{"noise_<id>": float32 (B,
+    H, W, 1)}``.
+    """
+    from faceres_tf.layers import noise_injection
+
+    seeds = tf.constant(seeds, tf.int32)
+    return {
+        name: noise_injection.per_sample_noise(seeds, h, w, int(name.split("_")[1])).numpy()
+        for name, (h, w) in noise_layout(generator).items()
+    }
+
+
+def tflite_bytes(generator, batch_size: int = 1) -> bytes:
+    """Convert ``generator`` to a float32 TFLite flatbuffer (see module doc)."""
+    r = _resolution_of(generator)
+    layout = noise_layout(generator)
+
+    def restore(image, noise):
+        def feed(seeds, height, width, noise_id, dtype="float32"):
+            return tf.cast(noise[f"noise_{int(noise_id)}"], dtype)
+
+        with _noise_override(feed):
+            seeds = tf.zeros([tf.shape(image)[0]], tf.int32)
+            y = generator({"image": uint8_to_float(image), "noise_seed": seeds}, training=False)
+        return {"image": float_to_uint8(y)}
+
+    specs = {"image": tf.TensorSpec([batch_size, r, r, 3], tf.uint8, name="image")}
+    specs.update({k: tf.TensorSpec([batch_size, h, w, 1], tf.float32, name=k) for k, (h, w) in layout.items()})
+    traced = tf.function(restore).get_concrete_function(
+        specs["image"], {k: v for k, v in specs.items() if k != "image"}
+    )
+    # Freeze the weights into constants ourselves: the converter's own route
+    # (through a temporary SavedModel) leaves Keras 3 weights as uninitialised
+    # resource variables in TF 2.21.
+    frozen = convert_variables_to_constants_v2(traced)
+    order = [t.name.split(":")[0] for t in frozen.inputs]
+
+    def serve(**inputs):
+        out = frozen(*[inputs[name] for name in order])
+        return {"image": out[0] if isinstance(out, (list, tuple)) else out}
+
+    holder = tf.Module()  # variable-free; gives the TFLite model a named signature
+    holder.serve = tf.function(tf.autograph.experimental.do_not_convert(serve))
+    concrete = holder.serve.get_concrete_function(**specs)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    return converter.convert()
+
+
+def export_tflite(generator, out_path: str | os.PathLike, overwrite: bool = False,
+                  batch_size: int = 1) -> str:
+    """Write a float32 ``.tflite`` file (signature in the module doc)."""
+    out_path = Path(out_path)
+    _prepare_out(out_path, overwrite)
+    data = tflite_bytes(generator, batch_size=batch_size)
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, out_path)
+    return str(out_path)
+
+
+def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fmt: str = "both",
+               overwrite: bool = False, use_ema: bool = True, tflite_batch_size: int = 1) -> dict:
+    """Export the (EMA) generator of a training run directory.
+
+    Writes into ``out_dir``: ``saved_model/`` (``fmt`` "saved_model" or
+    "both"), ``model.tflite`` ("tflite" or "both") and ``export_info.json``
+    (resolution, signatures, noise inputs, source run). ``out_dir`` must not
+    exist unless ``overwrite``. Returns the info dict.
+    """
+    import json
+
+    from faceres_tf.training import load_generator
+
+    if fmt not in ("saved_model", "tflite", "both"):
+        raise ValueError(f"format must be saved_model, tflite or both, got {fmt!r}")
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        if not overwrite:
+            raise FileExistsError(f"{out_dir} exists; pass --overwrite to replace it")
+        if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "export_info.json").exists():
+            raise FileExistsError(
+                f"{out_dir} is not empty and holds no export_info.json; refusing to delete it even "
+                f"with --overwrite (choose another --out)"
+            )
+    generator, cfg = load_generator(run_dir, use_ema=use_ema)
+    _prepare_out(out_dir, overwrite)
+    out_dir.mkdir(parents=True)
+    r = _resolution_of(generator)
+    info = {
+        "run_dir": str(run_dir),
+        "preset": cfg.name,
+        "generator": "ema" if use_ema else "raw",
+        "resolution": r,
+        "alignment": "FFHQ five-point template scaled by R/512 (faceres_tf.face.alignment)",
+    }
+    if fmt in ("saved_model", "both"):
+        export_saved_model(generator, out_dir / "saved_model")
+        info["saved_model"] = {
+            "path": "saved_model",
+            SERVING_UINT8: {"inputs": {"image": f"uint8 (None, {r}, {r}, 3) RGB 0-255",
+                                       "noise_seed": "int32 (None,), <0 = zero noise"},
+                            "outputs": {"image": f"uint8 (None, {r}, {r}, 3)"}},
+            SERVING_FLOAT: {"inputs": {"image": f"float32 (None, {r}, {r}, 3) in [-1, 1]",
+                                       "noise_seed": "int32 (None,), <0 = zero noise"},
+                            "outputs": {"image": f"float32 (None, {r}, {r}, 3) in [-1, 1]"}},
+        }
+    if fmt in ("tflite", "both"):
+        export_tflite(generator, out_dir / "model.tflite", batch_size=tflite_batch_size)
+        b = tflite_batch_size
+        info["tflite"] = {
+            "path": "model.tflite",
+            "inputs": {"image": f"uint8 ({b}, {r}, {r}, 3) RGB 0-255",
+                       **{k: f"float32 ({b}, {h}, {w}, 1) N(0,1) noise; zeros = deterministic"
+                          for k, (h, w) in noise_layout(generator).items()}},
+            "outputs": {"image": f"uint8 ({b}, {r}, {r}, 3)"},
+        }
+    (out_dir / "export_info.json").write_text(json.dumps(info, indent=2))
+    return info

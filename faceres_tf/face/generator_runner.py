@@ -1,0 +1,117 @@
+"""Run a restoration generator on batches of aligned uint8 faces.
+
+One interface for the three ways a model reaches the CLI:
+
+* :meth:`GeneratorRunner.from_keras` - an in-memory Keras generator
+  (``faceres_tf.build_generator`` contract: inputs ``{"image": float32 (B, R,
+  R, 3) in [-1, 1], "noise_seed": int32 (B,)}``, output float32 ~[-1, 1]);
+* :meth:`GeneratorRunner.from_checkpoint` - the EMA generator of a training
+  run directory (``faceres_tf.training.load_generator``);
+* :meth:`GeneratorRunner.from_saved_model` - a SavedModel written by
+  :func:`faceres_tf.export.export_saved_model` (its ``serving_default``
+  signature: uint8 image + int32 seed -> uint8 image).
+
+All take and return uint8 RGB (N, R, R, 3) and int32 seeds (N,) (negative seed
+= zero noise), and split N into batches of at most ``batch_size``; the
+uint8 <-> [-1, 1] conversion is the one of :mod:`faceres_tf.export`, so the
+three paths give identical pixels for the same weights.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import numpy as np
+
+
+class ModelLoadError(RuntimeError):
+    """The model could not be loaded (message says what to check)."""
+
+
+class GeneratorRunner:
+    """Batched uint8 face restoration with per-face seeds.
+
+    Args:
+        fn: callable (uint8 tensor (B, R, R, 3), int32 tensor (B,)) -> uint8
+            (B, R, R, 3) tensor or array.
+        resolution: R.
+        batch_size: maximum faces per call.
+        description: for messages ("checkpoint runs/tiny", ...).
+    """
+
+    def __init__(self, fn: Callable, resolution: int, batch_size: int = 8, description: str = ""):
+        self.fn = fn
+        self.resolution = int(resolution)
+        self.batch_size = max(1, int(batch_size))
+        self.description = description
+
+    def __call__(self, faces: np.ndarray, seeds) -> np.ndarray:
+        import tensorflow as tf
+
+        faces = np.asarray(faces)
+        seeds = np.broadcast_to(np.asarray(seeds, dtype=np.int32), (len(faces),))
+        r = self.resolution
+        if faces.ndim != 4 or faces.shape[1:] != (r, r, 3) or faces.dtype != np.uint8:
+            raise ValueError(f"expected uint8 (N, {r}, {r}, 3) faces, got {faces.dtype} {faces.shape}")
+        out = np.empty_like(faces)
+        for i in range(0, len(faces), self.batch_size):
+            j = min(len(faces), i + self.batch_size)
+            y = self.fn(tf.constant(faces[i:j]), tf.constant(seeds[i:j]))
+            out[i:j] = y.numpy() if hasattr(y, "numpy") else np.asarray(y)
+        return out
+
+    # ---- constructors ------------------------------------------------------
+    @classmethod
+    def from_keras(cls, generator, batch_size: int = 8, description: str = "keras model") -> "GeneratorRunner":
+        from faceres_tf import export
+
+        module = export.GeneratorServing(generator)
+
+        def fn(images, seeds, _module=module):
+            return _module.restore_uint8(images, seeds)["image"]
+
+        return cls(fn, module.resolution, batch_size, description)
+
+    @classmethod
+    def from_checkpoint(cls, run_dir: str | os.PathLike, batch_size: int = 8, use_ema: bool = True) -> "GeneratorRunner":
+        if not os.path.isdir(run_dir):
+            raise ModelLoadError(f"--checkpoint {run_dir}: no such run directory")
+        if not os.path.isfile(os.path.join(run_dir, "config.json")):
+            raise ModelLoadError(
+                f"--checkpoint {run_dir}: no config.json; pass the run directory written by "
+                f"experiments.train (it holds config.json and checkpoints/)"
+            )
+        try:
+            from faceres_tf.training import load_generator
+
+            generator, _ = load_generator(str(run_dir), use_ema=use_ema)
+        except Exception as e:  # noqa: BLE001 - re-raised with context
+            raise ModelLoadError(f"--checkpoint {run_dir}: could not load the generator: {e}") from e
+        return cls.from_keras(generator, batch_size, f"checkpoint {run_dir}")
+
+    @classmethod
+    def from_saved_model(cls, path: str | os.PathLike, batch_size: int = 8) -> "GeneratorRunner":
+        import tensorflow as tf
+
+        if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+            raise ModelLoadError(
+                f"--saved_model {path}: no saved_model.pb there; export one with "
+                f"`python -m experiments.export --workdir RUN_DIR --out DIR`"
+            )
+        try:
+            loaded = tf.saved_model.load(str(path))
+            sig = loaded.signatures["serving_default"]
+        except Exception as e:  # noqa: BLE001
+            raise ModelLoadError(f"--saved_model {path}: could not load: {e}") from e
+        spec = sig.structured_input_signature[1]
+        if "image" not in spec or "noise_seed" not in spec:
+            raise ModelLoadError(
+                f"--saved_model {path}: serving_default must take 'image' and 'noise_seed', has {sorted(spec)}"
+            )
+        r = int(spec["image"].shape[1])
+
+        def fn(images, seeds, _sig=sig, _keep=loaded):
+            return _sig(image=images, noise_seed=seeds)["image"]
+
+        return cls(fn, r, batch_size, f"saved model {path}")
