@@ -1,0 +1,83 @@
+"""Converts the official PyTorch LPIPS-VGG weights into the one ``.npz`` file LPIPS uses.
+
+Inputs (PyTorch state dicts the user already has; nothing is downloaded):
+
+* ``--lin``: LPIPS v0.1 linear layers, ``lpips/weights/v0.1/vgg.pth`` in the
+  ``lpips`` package; keys ``lin{l}.model.1.weight``, shape ``(1, C, 1, 1)``.
+* ``--vgg``: torchvision's ImageNet VGG16 (``vgg16-397923af.pth``); keys
+  ``features.{i}.weight`` ``(out, in, 3, 3)`` and ``features.{i}.bias`` for the
+  13 convolutions (i = 0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28). The
+  classifier keys are ignored.
+
+Usage::
+
+    python -m faceres_tf.metrics.convert_lpips_weights --lin vgg.pth \
+        --vgg vgg16-397923af.pth --out lpips_vgg.npz
+
+torch is imported only by :func:`load_torch_state_dict` (it is not a
+dependency of this package); the conversion itself works on numpy arrays.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Mapping
+
+import numpy as np
+
+from faceres_tf.metrics.lpips import LPIPS_CHANNELS, conv_names
+
+TORCHVISION_VGG16_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
+
+
+def convert_state_dicts(lin_sd: Mapping[str, np.ndarray],
+                        vgg_sd: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """numpy state dicts -> the arrays of the LPIPS ``.npz`` file (see module docstring)."""
+    out: dict[str, np.ndarray] = {}
+    for name, idx in zip(conv_names(), TORCHVISION_VGG16_CONV_INDICES):
+        wkey, bkey = f"features.{idx}.weight", f"features.{idx}.bias"
+        if wkey not in vgg_sd or bkey not in vgg_sd:
+            raise KeyError(f"VGG16 state dict lacks {wkey!r}/{bkey!r}: is it torchvision's vgg16?")
+        w = np.asarray(vgg_sd[wkey], np.float32)
+        if w.ndim != 4 or w.shape[2:] != (3, 3):
+            raise ValueError(f"{wkey}: expected (out, in, 3, 3), got {w.shape}.")
+        out[f"{name}/kernel"] = np.transpose(w, (2, 3, 1, 0))  # OIHW -> HWIO
+        out[f"{name}/bias"] = np.asarray(vgg_sd[bkey], np.float32)
+    for i, c in enumerate(LPIPS_CHANNELS):
+        key = f"lin{i}.model.1.weight"
+        if key not in lin_sd:
+            raise KeyError(f"LPIPS state dict lacks {key!r}: is it lpips/weights/v0.1/vgg.pth?")
+        w = np.asarray(lin_sd[key], np.float32).reshape(-1)
+        if w.shape != (c,):
+            raise ValueError(f"{key}: expected {c} weights, got {w.size}.")
+        out[f"lin{i}"] = w
+    return out
+
+
+def load_torch_state_dict(path: str) -> dict[str, np.ndarray]:
+    try:
+        import torch  # optional, only for this conversion
+    except ImportError as e:
+        raise SystemExit("convert_lpips_weights needs PyTorch to read .pth files: "
+                         "pip install torch (CPU build is enough), on any machine.") from e
+    sd = torch.load(path, map_location="cpu")
+    if hasattr(sd, "state_dict"):
+        sd = sd.state_dict()
+    return {k: v.detach().cpu().numpy() for k, v in sd.items()}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--lin", required=True, help="LPIPS v0.1 vgg.pth")
+    p.add_argument("--vgg", required=True, help="torchvision vgg16 state dict (.pth)")
+    p.add_argument("--out", required=True, help="output .npz")
+    a = p.parse_args(argv)
+    arrays = convert_state_dicts(load_torch_state_dict(a.lin), load_torch_state_dict(a.vgg))
+    np.savez(a.out, **arrays)
+    print(f"wrote {a.out} ({len(arrays)} arrays)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""The evaluate CLI on tiny folder pairs: outputs, unmatched / unreadable / resized files."""
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from faceres_tf import evaluate
+from faceres_tf.metrics.identity import IdentityEmbedder
+from faceres_tf.metrics.psnr_ssim import psnr
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+class MeanColourEmbedder(IdentityEmbedder):
+    """Fake identity network: mean RGB of a downscaled image (fast, deterministic)."""
+
+    name, dim = "mean_colour", 12
+
+    def embed(self, images, progress=False):
+        return np.stack([np.asarray(Image.fromarray(im).resize((2, 2)), np.float64).ravel()
+                         for im in images])
+
+
+def _write(folder, name, arr):
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(folder / name)
+
+
+@pytest.fixture
+def folders(tmp_path):
+    rng = np.random.default_rng(0)
+    gt, rest = tmp_path / "gt", tmp_path / "restored"
+    for i in range(6):
+        img = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        noisy = np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)
+        _write(gt, f"{i:04d}.png", img)
+        _write(rest, f"{i:04d}.png", noisy)
+    # restored at another size -> resized with a warning
+    _write(gt, "0006.png", rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    _write(rest, "0006.png", rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    (rest / "0007.png").write_bytes(b"this is not a png")  # unreadable
+    _write(gt, "0007.png", rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    _write(gt, "only_gt.png", rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    _write(rest, "only_restored.jpg", rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    return rest, gt
+
+
+def test_report_and_outputs(folders, tmp_path):
+    rest, gt = folders
+    report = evaluate.evaluate_folders(rest, gt, metrics=["psnr", "ssim", "ipr", "lpips"], k=2,
+                                       embedder=MeanColourEmbedder(),
+                                       lpips_weights=tmp_path / "missing.npz", progress=False)
+    assert report["n_pairs"] == 7
+    assert report["unmatched_gt"] == ["only_gt"]
+    assert report["unmatched_restored"] == ["only_restored"]
+    assert [s["name"] for s in report["skipped"]] == ["0007"]
+    assert "0007.png" in report["skipped"][0]["reason"]
+    assert [r["name"] for r in report["resized"]] == ["0006"]
+    m = report["metrics"]
+    a = np.asarray(Image.open(gt / "0000.png"))
+    b = np.asarray(Image.open(rest / "0000.png"))
+    assert report["per_image"][0]["psnr"] == pytest.approx(psnr(a, b))
+    assert 25 < m["psnr"] < 40 and 0 < m["ssim"] <= 1
+    for key in ("precision", "recall", "iprecision", "irecall"):
+        assert 0 <= m[key] <= 1
+    assert m["iprecision"] <= m["precision"]
+    # LPIPS failed (no weights) but the rest is kept, with the reason
+    assert "lpips" not in m and "convert_lpips_weights" in report["errors"]["lpips"]
+
+    files = evaluate.write_outputs(report, tmp_path / "out" / "results.json")
+    loaded = json.loads(files[0].read_text())
+    assert loaded["metrics"]["psnr"] == pytest.approx(m["psnr"])
+    rows = list(csv.reader(open(files[1])))
+    assert rows[0][:3] == ["n_pairs", "psnr", "ssim"] and rows[1][0] == "7"
+    assert len(list(csv.DictReader(open(files[2])))) == 7
+    assert "PSNR↑" in evaluate.format_table(report)
+
+
+def test_cli_main_with_dlib_on_real_faces(tmp_path):
+    folder = DATA / "gpen_ffhq10"
+    if not folder.is_dir():
+        pytest.skip(f"shared test data not found at {folder}")
+    import cv2
+
+    gt, rest = tmp_path / "gt", tmp_path / "restored"
+    for i in range(4):
+        face = np.asarray(Image.open(folder / f"0000{i}.png").convert("RGB").resize((128, 128)))
+        _write(gt, f"{i}.png", face)
+        _write(rest, f"{i}.png", cv2.GaussianBlur(face, (0, 0), 1.0))
+    out = tmp_path / "res.json"
+    code = evaluate.main(["--restored", str(rest), "--gt", str(gt), "--metrics=psnr,ssim,ipr",
+                          "--k=1", "--out", str(out), "--no_progress"])
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert report["id_net"] == "dlib" and report["n_pairs"] == 4
+    assert report["metrics"]["iprecision"] == 1.0  # mild blur keeps every identity
+    assert out.with_suffix(".csv").is_file() and (tmp_path / "res_per_image.csv").is_file()
+
+
+def test_cli_empty_and_missing_folders(tmp_path, capsys):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    out = tmp_path / "r.json"
+    assert evaluate.main(["--restored", str(tmp_path / "a"), "--gt", str(tmp_path / "b"),
+                          "--metrics=psnr", "--out", str(out)]) == 2
+    assert "no image pairs" in json.loads(out.read_text())["errors"]["all"]
+    assert evaluate.main(["--restored", str(tmp_path / "nope"), "--gt", str(tmp_path / "b")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="unknown metric"):
+        evaluate.evaluate_folders(tmp_path / "a", tmp_path / "b", metrics=["psnr", "niqe"])
+
+
+def test_ids_csv(folders, tmp_path):
+    rest, gt = folders
+    ids = tmp_path / "ids.csv"
+    ids.write_text("name,id\n" + "".join(f"{i:04d},person{i % 2}\n" for i in range(7)))
+    report = evaluate.evaluate_folders(rest, gt, metrics=["ipr"], k=2, ids_csv=ids,
+                                       embedder=MeanColourEmbedder(), progress=False)
+    assert report["errors"] == {}
+    assert 0 <= report["metrics"]["irecall"] <= report["metrics"]["recall"]
