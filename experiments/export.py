@@ -17,10 +17,12 @@ import sys
 from absl import app, flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Training run directory (config.json + checkpoints/).")
+if "workdir" not in FLAGS:  # shared with experiments.train when both are imported (tests)
+    flags.DEFINE_string("workdir", None, "Training run directory (config.json + checkpoints/).")
 flags.DEFINE_string("out", None, "Output directory (must not exist unless --overwrite).")
 flags.DEFINE_enum("format", "both", ["saved_model", "tflite", "both"], "What to export.")
-flags.DEFINE_bool("overwrite", False, "Replace an existing output directory.")
+if "overwrite" not in FLAGS:
+    flags.DEFINE_bool("overwrite", False, "Replace an existing output directory.")
 flags.DEFINE_bool("ema", True, "Export the EMA generator (default) or the raw one.")
 flags.DEFINE_integer("tflite_batch_size", 1, "Fixed batch size of the TFLite model.")
 flags.mark_flags_as_required(["workdir", "out"])

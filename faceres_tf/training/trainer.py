@@ -188,7 +188,9 @@ class Trainer:
             loss = tf.nn.compute_average_loss(penalty * weight, global_batch_size=self.global_batch)
             scaled = self.d_opt.scale_loss(loss) if cfg.train.mixed_precision else loss
         grads = tape.gradient(scaled, self.D.trainable_variables)
-        self.d_opt.apply_gradients(zip(grads, self.D.trainable_variables))
+        # The logit's bias does not change grad_x D, so it gets no R1 gradient.
+        pairs = [(g, v) for g, v in zip(grads, self.D.trainable_variables) if g is not None]
+        self.d_opt.apply_gradients(pairs)
         return {"r1": tf.nn.compute_average_loss(penalty, global_batch_size=self.global_batch)}
 
     def _compile_steps(self):
