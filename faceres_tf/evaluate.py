@@ -68,20 +68,12 @@ def list_images(folder: Path) -> dict[str, Path]:
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """uint8 (H, W, 3) RGB; raises ValueError naming the file when it cannot be decoded."""
-    from PIL import Image
+    """uint8 (H, W, 3) RGB, read exactly as the training pipeline reads images
+    (16-bit scaled, alpha composited over white, EXIF orientation applied);
+    raises ValueError naming the file when it cannot be decoded."""
+    from faceres_tf.data.image_io import read_image_rgb
 
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode in ("RGBA", "LA", "PA"):
-                bg = Image.new("RGB", im.size, (255, 255, 255))
-                bg.paste(im.convert("RGBA"), mask=im.convert("RGBA").split()[-1])
-                im = bg
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except Exception as e:  # noqa: BLE001 - any decoder error means "unreadable"
-        raise ValueError(f"{path}: cannot read image ({type(e).__name__}: {e}); "
-                         "re-export it or remove it.") from e
+    return read_image_rgb(path)
 
 
 def read_ids_csv(path: Path) -> dict[str, str]:
