@@ -1,7 +1,11 @@
 """faceres_tf: a TensorFlow 2 / Keras 3 reference implementation of
 "Rethinking Deep Face Restoration" (Zhao et al., CVPR 2022)."""
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
+
+_README = Path(__file__).with_name("README.md")
 
 setup(
     name="faceres_tf",
@@ -10,7 +14,7 @@ setup(
         "TensorFlow 2 / Keras 3 reproduction of Rethinking Deep Face Restoration "
         "(RDFR): networks, training, iPrecision/iRecall, restoration CLI."
     ),
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=_README.read_text(encoding="utf-8") if _README.is_file() else "",
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["faceres_tf", "faceres_tf.*", "experiments", "experiments.*"]),
