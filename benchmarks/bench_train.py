@@ -89,7 +89,7 @@ def main():
         f"mixed precision: {args.mixed_precision}",
         f"- train step: median {step:.3f} s over {args.steps} steps; R1 step {r1:.3f} s "
         f"every {cfg.loss.r1_interval} steps",
-        f"- throughput: **{ips:.1f} images/s**",
+        f"- throughput: **{ips:.3g} images/s**",
         f"- paper schedule (400 epochs x 70k FFHQ images = 28M images) at this speed: "
         f"{days:,.0f} days",
         "",
