@@ -68,13 +68,7 @@ def _plot(path, rows, cfg):
 
 def main(argv):
     del argv
-    common.setup_logging()
-    try:
-        run_experiment(common.options_from_flags(), [float(a) for a in FLAGS.alphas])
-    except common.Interrupted as e:
-        print(e)
-        return 130
-    return 0
+    return common.run_main(lambda opts: run_experiment(opts, [float(a) for a in FLAGS.alphas]))
 
 
 if __name__ == "__main__":

@@ -135,17 +135,7 @@ def run_experiment(opts: common.ExpOptions, run_dir=None, methods=None, lq_dir=N
 
 def main(argv):
     del argv
-    common.setup_logging()
-    try:
-        run_experiment(common.options_from_flags(), FLAGS.run_dir, parse_methods(FLAGS.method),
-                       FLAGS.lq_dir)
-    except common.Interrupted as e:
-        print(e)
-        return 130
-    except ValueError as e:
-        print(f"error: {e}")
-        return 2
-    return 0
+    return common.run_main(lambda opts: run_experiment(opts, FLAGS.run_dir, parse_methods(FLAGS.method), FLAGS.lq_dir))
 
 
 if __name__ == "__main__":

@@ -225,6 +225,24 @@ def get_strategy(opts: ExpOptions):
     return _STRATEGY[opts.strategy]
 
 
+def run_main(experiment) -> int:
+    """Body of every script's absl ``main``: logging, flags -> options, run.
+
+    ``experiment(opts)`` runs the experiment; returns the process exit code
+    (130 when training was interrupted, 2 for a bad argument).
+    """
+    setup_logging()
+    try:
+        experiment(options_from_flags())
+    except Interrupted as e:
+        print(e)
+        return 130
+    except ValueError as e:
+        print(f"error: {e}")
+        return 2
+    return 0
+
+
 class Interrupted(RuntimeError):
     """A training run was interrupted (Ctrl-C / SIGTERM); rerun to resume."""
 

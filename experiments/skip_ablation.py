@@ -157,14 +157,7 @@ def _plot(path, rows, cfg):
 
 def main(argv):
     del argv
-    common.setup_logging()
-    opts = common.options_from_flags()
-    try:
-        run_experiment(opts, [int(s) for s in FLAGS.skips])
-    except common.Interrupted as e:
-        print(e)
-        return 130
-    return 0
+    return common.run_main(lambda opts: run_experiment(opts, [int(s) for s in FLAGS.skips]))
 
 
 if __name__ == "__main__":

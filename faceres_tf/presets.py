@@ -54,7 +54,7 @@ def _tiny() -> Config:
         train=TrainConfig(
             batch_size=8,
             lr=2.5e-3,
-            steps=1500,
+            steps=2500,
             ema_half_life_images=500.0,
             log_every=25,
             ckpt_every=250,
