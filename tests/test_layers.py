@@ -171,3 +171,11 @@ def test_feature_quantizer_snaps_to_codes_and_updates_ema():
         tape.watch(xt)
         y = tf.reduce_sum(layer(xt))
     np.testing.assert_allclose(tape.gradient(y, xt).numpy(), 1.0)
+
+
+def test_minibatch_std_compiles_with_xla():
+    layer = L.MinibatchStd(group_size=4)
+    x = _rand(6, 4, 4, 4)  # 6 is not divisible by 4: group size 3
+    eager = layer(x).numpy()
+    compiled = tf.function(lambda t: layer(t), jit_compile=True)(tf.constant(x)).numpy()
+    np.testing.assert_allclose(compiled, eager, rtol=1e-5, atol=1e-6)

@@ -16,7 +16,10 @@ from keras import ops
 
 
 def _group_size(batch, group_size):
-    """Largest g <= group_size dividing ``batch`` (a scalar int tensor)."""
+    """Largest g <= group_size dividing ``batch`` (an int, or a scalar int tensor
+    when the batch size is only known at run time)."""
+    if isinstance(batch, int):  # static batch: a Python constant (XLA needs one)
+        return max(g for g in range(1, group_size + 1) if batch % g == 0 and g <= batch)
     candidates = tf.range(group_size, 0, -1)
     ok = tf.logical_and(tf.math.floormod(batch, candidates) == 0, candidates <= batch)
     return tf.boolean_mask(candidates, ok)[0]
@@ -46,7 +49,7 @@ class MinibatchStd(keras.layers.Layer):
         n, h, w = shape[0], shape[1], shape[2]
         c = x.shape[-1]
         f = self.num_features
-        g = _group_size(n, self.group_size)
+        g = _group_size(x.shape[0] if x.shape[0] is not None else n, self.group_size)
         y = tf.reshape(tf.cast(x, tf.float32), [g, -1, h, w, f, c // f])  # (G, M, H, W, F, C/F)
         y = y - tf.reduce_mean(y, axis=0)  # deviation from the group mean
         y = tf.sqrt(tf.reduce_mean(tf.square(y), axis=0) + 1e-8)  # (M, H, W, F, C/F)
