@@ -229,7 +229,9 @@ class Trainer:
 
     # ------------------------------------------------------------------- loop
     def restore(self) -> int:
-        latest = self.manager.latest_checkpoint
+        # Every worker restores the chief's checkpoint, so all resume from the
+        # same state (non-chief workers only *write* to their scratch dirs).
+        latest = tf.train.latest_checkpoint(str(self.run_dir / "checkpoints"))
         if latest:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
             logger.info("Resumed from %s (step %d)", latest, int(self.step.numpy()))
