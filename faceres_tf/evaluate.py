@@ -241,6 +241,11 @@ def format_table(report: dict) -> str:
     return f"| {head} |\n|{rule}|\n| {row} |"
 
 
+def output_paths(out: Path) -> list[Path]:
+    """The JSON, summary CSV and per-image CSV that ``write_outputs`` writes."""
+    return [out, out.with_suffix(".csv"), out.with_name(out.stem + "_per_image.csv")]
+
+
 def write_outputs(report: dict, out: Path) -> list[Path]:
     """Writes JSON, a one-row summary CSV and a per-image CSV next to it."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -281,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=".npz cache of the ground truth's FID statistics (read if present, else written)")
     p.add_argument("--out", default="results.json", help="JSON output (CSV files written next to it)")
     p.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     return p
 
 
@@ -288,6 +294,11 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     warnings.simplefilter("default")
+    existing = [str(p) for p in output_paths(Path(args.out)) if p.exists()]
+    if existing and not args.overwrite:
+        print(f"error: {', '.join(existing)} already exist(s); choose another --out or pass "
+              "--overwrite.", file=sys.stderr)
+        return 2
     try:
         report = evaluate_folders(
             args.restored, args.gt, metrics=args.metrics.split(","), id_net=args.id_net, k=args.k,

@@ -102,6 +102,14 @@ def test_cli_main_with_dlib_on_real_faces(tmp_path):
     assert report["id_net"] == "dlib" and report["n_pairs"] == 4
     assert report["metrics"]["iprecision"] == 1.0  # mild blur keeps every identity
     assert out.with_suffix(".csv").is_file() and (tmp_path / "res_per_image.csv").is_file()
+    # Existing results are kept unless --overwrite.
+    before = out.read_text()
+    args = ["--restored", str(rest), "--gt", str(gt), "--metrics=psnr", "--out", str(out),
+            "--no_progress"]
+    assert evaluate.main(args) == 2
+    assert out.read_text() == before
+    assert evaluate.main(args + ["--overwrite"]) == 0
+    assert json.loads(out.read_text())["metrics"].keys() == {"psnr"}
 
 
 def test_cli_empty_and_missing_folders(tmp_path, capsys):

@@ -299,9 +299,9 @@ class Trainer:
                 batch = next(iterator)
                 out = self.train_step(batch)
                 step = int(self.step.numpy())
-                if cfg_r1 := self.cfg.loss.r1_interval:
-                    if self.cfg.loss.r1_gamma > 0 and step % cfg_r1 == 0:
-                        out.update(self.r1_step(batch))
+                r1_every = self.cfg.loss.r1_interval
+                if self.cfg.loss.r1_gamma > 0 and r1_every > 0 and step % r1_every == 0:
+                    out.update(self.r1_step(batch))  # lazy R1 on the same batch
                 if step % cfg.log_every == 0 or step == total:
                     dt = max(time.time() - t0, 1e-9)
                     ips = (step - n0) * self.global_batch / dt
