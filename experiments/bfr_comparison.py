@@ -84,7 +84,7 @@ def run_experiment(opts: common.ExpOptions, run_dir=None, methods=None, lq_dir=N
     from faceres_tf.training import load_generator
 
     gen, _ = load_generator(run_dir, use_ema=True)
-    restored = common.restore(gen, evalset.degraded)
+    restored = common.restore_batches(gen, evalset.degraded)
     ours_dir = common.write_pngs(workdir / "ours" / "restored", evalset.names, restored)
     entries = [("RDFR (ours, this run)", ours_dir)] + list(methods.items())
     entries.append(("input (degraded)", inputs["degraded"]))

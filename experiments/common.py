@@ -52,6 +52,8 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from faceres_tf.training.evaluation import restore_batches, to_uint8  # noqa: F401 (re-used by scripts)
+
 logger = logging.getLogger("faceres_tf.experiments")
 
 EVAL_SEED = 20220601  # base seed of the evaluation degradations [ours]
@@ -373,12 +375,6 @@ def _link_subset(paths, folder: Path) -> Path:
 
 
 # ----------------------------------------------------------------------------- images
-def to_uint8(x) -> np.ndarray:
-    from faceres_tf.training.evaluation import to_uint8 as _u8
-
-    return _u8(x)
-
-
 def write_pngs(folder, names: Sequence[str], images) -> Path:
     """Writes ``images`` ([-1, 1] float or uint8) as ``folder/<name>.png``."""
     from PIL import Image
@@ -399,17 +395,6 @@ def write_ids_csv(path, names, ids) -> Path:
         w.writerow(["name", "id"])
         w.writerows(zip(names, ids))
     return path
-
-
-def restore(generator, degraded, noise_seed: int = -1, batch_size: int = 16) -> np.ndarray:
-    """[-1, 1] restorations; ``noise_seed`` -1 = zero noise, >= 0 a fixed noise draw.
-
-    Every image of the batch gets the same seed, so a seed means the same
-    noise realisation for every input and variant.
-    """
-    from faceres_tf.training.evaluation import restore_batches
-
-    return restore_batches(generator, degraded, batch_size=batch_size, seed=noise_seed)
 
 
 def write_eval_folders(out_dir, evalset: EvalSet, restored) -> dict:
@@ -663,7 +648,8 @@ def evaluate_variant(run_dir, evalset: EvalSet, scorer: Scorer, noise_seed: int 
     from faceres_tf.training import load_generator
 
     generator, _ = load_generator(run_dir, use_ema=True)
-    restored = restore(generator, evalset.degraded, noise_seed)
+    # one noise seed for every input: seed -1 = zero noise
+    restored = restore_batches(generator, evalset.degraded, seed=noise_seed)
     dirs = write_eval_folders(Path(run_dir) / "eval", evalset, restored)
     rep = scorer.score(dirs["restored"], dirs["gt"], ids_csv=dirs["ids"])
     rep["restored_array"] = restored

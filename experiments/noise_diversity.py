@@ -87,7 +87,7 @@ def run_experiment(opts: common.ExpOptions, skips=(0, 1, 2, 4, 6), num_noise_see
         info = common.ensure_trained(common.variant_config(cfg0, {"model.num_skips": n}, 0), rdir,
                                      opts)
         gen, _ = load_generator(rdir, use_ema=True)
-        draws = [common.to_uint8(common.restore(gen, evalset.degraded, s))
+        draws = [common.to_uint8(common.restore_batches(gen, evalset.degraded, seed=s))
                  for s in range(num_noise_seeds)]
         samples[n] = draws
         for s, d in enumerate(draws):
