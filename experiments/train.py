@@ -42,12 +42,13 @@ flags.DEFINE_enum("perceptual", None, ["vgg19", "off"], "Shortcut for --set=loss
 flags.DEFINE_string("vgg_weights", None, "Path of the VGG19 notop .h5 (default: Keras cache).")
 flags.DEFINE_bool("jit_compile", None, "XLA-compile the per-replica step (GPU).")
 flags.DEFINE_bool("mixed_precision", None, "mixed_float16 (GPU).")
+flags.DEFINE_enum("precision", None, ["fp32", "bf16"], "Compute precision (default: the preset's).")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
 
 
 def resolve_config(preset, overrides, data_dir=None, val_dir=None, steps=None, batch_size=None,
                    seed=None, perceptual=None, vgg_weights=None, jit_compile=None,
-                   mixed_precision=None):
+                   mixed_precision=None, precision=None):
     """Preset + shortcut flags + ``section.field=value`` overrides -> Config."""
     from faceres_tf import presets
     from faceres_tf.config import override
@@ -61,6 +62,7 @@ def resolve_config(preset, overrides, data_dir=None, val_dir=None, steps=None, b
         ("vgg_weights", "loss.vgg_weights", vgg_weights),
         ("jit_compile", "train.jit_compile", jit_compile),
         ("mixed_precision", "train.mixed_precision", mixed_precision),
+        ("precision", "train.precision", precision),
     ]:
         if value is not None:
             updates[key] = value
@@ -92,7 +94,7 @@ def main(argv):
 
     cfg = resolve_config(FLAGS.preset, FLAGS.set, FLAGS.data_dir, FLAGS.val_dir, FLAGS.steps,
                          FLAGS.batch_size, FLAGS.seed, FLAGS.perceptual, FLAGS.vgg_weights,
-                         FLAGS.jit_compile, FLAGS.mixed_precision)
+                         FLAGS.jit_compile, FLAGS.mixed_precision, FLAGS.precision)
     strategy = make_strategy(FLAGS.strategy)
     print(f"preset={cfg.name} resolution={cfg.model.resolution} num_skips={cfg.model.num_skips} "
           f"batch={cfg.train.batch_size} steps={cfg.train.steps} perceptual={cfg.loss.perceptual} "

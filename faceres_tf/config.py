@@ -114,6 +114,10 @@ class LossConfig:
         vgg_layers: VGG19 layers used by Eq. 14-16. [ours]
         r1_gamma: R1 penalty weight on real images. [ours, StyleGAN2] 10.
         r1_interval: lazy regularisation interval (D steps). [ours, StyleGAN2] 16.
+        r1_lazy_correction: with lazy R1 every N steps, scale D's Adam learning
+            rate by c = N / (N + 1) and raise its betas to the power c, as
+            StyleGAN2 does, so the regulariser's extra steps do not change the
+            effective optimiser. [ours: from StyleGAN2] True.
         adv_aug: differentiable augmentation of D's inputs. [paper, Table 7: on
             helps; its exact form is ours, DiffAugment-style].
         adv_aug_prob: probability each augmentation is applied per image.
@@ -136,6 +140,7 @@ class LossConfig:
     )
     r1_gamma: float = 10.0
     r1_interval: int = 16
+    r1_lazy_correction: bool = True
     adv_aug: bool = True
     adv_aug_prob: float = 0.5
     adv_aug_policy: str = "color,translation,cutout"
@@ -154,6 +159,8 @@ class TrainConfig:
         seed: global seed (data order, degradations, noise).
         jit_compile: XLA-compile the train step (GPU).
         mixed_precision: mixed_float16 policy (GPU).
+        precision: "fp32" or "bf16" (bfloat16 compute, float32 master weights,
+            losses and EMA; uses the CPU's AVX-512 BF16 / AMX units). [ours] "fp32".
         log_every / ckpt_every / eval_every / sample_every: in steps.
         keep_checkpoints: how many checkpoints CheckpointManager keeps.
         num_val: validation faces used by periodic PSNR/SSIM evaluation.
@@ -168,6 +175,7 @@ class TrainConfig:
     seed: int = 0
     jit_compile: bool = False
     mixed_precision: bool = False
+    precision: str = "fp32"
     log_every: int = 50
     ckpt_every: int = 1000
     eval_every: int = 1000
@@ -302,6 +310,10 @@ def validate(cfg: Config) -> None:
         )
     if cfg.loss.perceptual not in ("vgg19", "off"):
         raise ValueError(f"loss.perceptual must be 'vgg19' or 'off', got {cfg.loss.perceptual!r}")
+    if cfg.train.precision not in ("fp32", "bf16"):
+        raise ValueError(f"train.precision must be 'fp32' or 'bf16', got {cfg.train.precision!r}")
+    if cfg.train.precision == "bf16" and cfg.train.mixed_precision:
+        raise ValueError("train.precision='bf16' and train.mixed_precision (float16) exclude each other")
     if cfg.train.batch_size < 1:
         raise ValueError(f"train.batch_size must be >= 1, got {cfg.train.batch_size}")
 

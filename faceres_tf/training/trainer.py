@@ -64,6 +64,21 @@ def _build_perceptual(cfg: Config):
     return extractor, getattr(extractor, "weights_source", cfg.loss.vgg_weights or "keras-cache")
 
 
+def d_optimizer_settings(cfg: Config) -> tuple:
+    """D's Adam (lr, beta1, beta2) with StyleGAN2's lazy-regularisation correction.
+
+    With R1 every N steps, D takes N + 1 optimiser steps per N training steps;
+    StyleGAN2 compensates with lr * c and beta ** c, c = N / (N + 1).
+    [ours: from StyleGAN2] (``loss.r1_lazy_correction``).
+    """
+    t, loss = cfg.train, cfg.loss
+    lazy = loss.r1_gamma > 0 and loss.r1_interval > 1 and loss.r1_lazy_correction
+    if not lazy:
+        return t.lr, t.beta1, t.beta2
+    c = loss.r1_interval / (loss.r1_interval + 1.0)
+    return t.lr * c, t.beta1 ** c, t.beta2 ** c
+
+
 class Trainer:
     """Owns the models, optimizers, checkpoint and the distributed step.
 
@@ -89,30 +104,17 @@ class Trainer:
                 f"train.batch_size={self.global_batch} is not divisible by the "
                 f"{replicas} replicas; choose a multiple of {replicas}"
             )
+        policy = {"bf16": "mixed_bfloat16"}.get(cfg.train.precision, "float32")
         if cfg.train.mixed_precision:
-            keras.mixed_precision.set_global_policy("mixed_float16")
-        with strategy.scope():
-            if perceptual_extractor is None:
-                self.extractor, self.perceptual_source = _build_perceptual(cfg)
-            else:
-                self.extractor = perceptual_extractor
-                self.perceptual_source = getattr(perceptual_extractor, "weights_source", "injected")
-            self.G = build_generator(cfg)
-            self.G_ema = build_generator(cfg)
-            self.D = build_discriminator(cfg)
-            ema_lib.copy_weights(self.G, self.G_ema)
-            t = cfg.train
-            self.g_opt = keras.optimizers.Adam(t.lr, beta_1=t.beta1, beta_2=t.beta2, epsilon=1e-8)
-            self.d_opt = keras.optimizers.Adam(t.lr, beta_1=t.beta1, beta_2=t.beta2, epsilon=1e-8)
-            if t.mixed_precision:
-                self.g_opt = keras.optimizers.LossScaleOptimizer(self.g_opt)
-                self.d_opt = keras.optimizers.LossScaleOptimizer(self.d_opt)
-            # Keras 3 + several replicas: optimizers must be built inside the scope.
-            self.g_opt.build(self.G.trainable_variables)
-            self.d_opt.build(self.D.trainable_variables)
-            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-            self.data_seed = tf.Variable(int(cfg.train.seed), dtype=tf.int64, trainable=False,
-                                         name="data_seed")
+            policy = "mixed_float16"
+        previous_policy = keras.mixed_precision.global_policy()
+        # The compute dtype is fixed when a layer is built, so the policy is only
+        # set while the models are built and restored afterwards.
+        keras.mixed_precision.set_global_policy(policy)
+        try:
+            self._build(cfg, strategy, perceptual_extractor)
+        finally:
+            keras.mixed_precision.set_global_policy(previous_policy)
         self.ema_beta = ema_lib.ema_beta(self.global_batch, cfg.train.ema_half_life_images)
         self.checkpoint = tf.train.Checkpoint(
             step=self.step, data_seed=self.data_seed, generator=self.G,
@@ -127,6 +129,32 @@ class Trainer:
             self.checkpoint, str(ckpt_dir), max_to_keep=cfg.train.keep_checkpoints
         )
         self._compile_steps()
+
+    def _build(self, cfg: Config, strategy, perceptual_extractor):
+        """Creates models, optimizers and counters inside ``strategy.scope()``."""
+        with strategy.scope():
+            if perceptual_extractor is None:
+                self.extractor, self.perceptual_source = _build_perceptual(cfg)
+            else:
+                self.extractor = perceptual_extractor
+                self.perceptual_source = getattr(perceptual_extractor, "weights_source", "injected")
+            self.G = build_generator(cfg)
+            self.G_ema = build_generator(cfg)
+            self.D = build_discriminator(cfg)
+            ema_lib.copy_weights(self.G, self.G_ema)
+            t = cfg.train
+            self.g_opt = keras.optimizers.Adam(t.lr, beta_1=t.beta1, beta_2=t.beta2, epsilon=1e-8)
+            d_lr, d_b1, d_b2 = d_optimizer_settings(cfg)
+            self.d_opt = keras.optimizers.Adam(d_lr, beta_1=d_b1, beta_2=d_b2, epsilon=1e-8)
+            if t.mixed_precision:
+                self.g_opt = keras.optimizers.LossScaleOptimizer(self.g_opt)
+                self.d_opt = keras.optimizers.LossScaleOptimizer(self.d_opt)
+            # Keras 3 + several replicas: optimizers must be built inside the scope.
+            self.g_opt.build(self.G.trainable_variables)
+            self.d_opt.build(self.D.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.data_seed = tf.Variable(int(cfg.train.seed), dtype=tf.int64, trainable=False,
+                                         name="data_seed")
 
     # ------------------------------------------------------------------ steps
     def _replica_step(self, degraded, target, step):
