@@ -38,7 +38,7 @@ flags.DEFINE_enum("strategy", "auto", ["auto", "mirrored", "multi_worker", "one_
                   "workers, else MirroredStrategy over local GPUs (or the CPU).")
 flags.DEFINE_integer("cpu_replicas", 0, "Split the CPU into N logical devices (N replicas "
                      "of MirroredStrategy on a CPU-only machine; testing).")
-flags.DEFINE_enum("perceptual", None, ["vgg19", "off"], "Shortcut for --set=loss.perceptual=...")
+flags.DEFINE_enum("perceptual", None, ["vgg19", "hed_vgg16", "off"], "Shortcut for --set=loss.perceptual=...")
 flags.DEFINE_string("vgg_weights", None, "Path of the VGG19 notop .h5 (default: Keras cache).")
 flags.DEFINE_bool("jit_compile", None, "XLA-compile the per-replica step (GPU).")
 flags.DEFINE_bool("mixed_precision", None, "mixed_float16 (GPU).")
