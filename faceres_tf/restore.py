@@ -3,7 +3,7 @@
 Usage::
 
     python -m faceres_tf.restore --input PHOTO_OR_FOLDER --output OUT \\
-        (--checkpoint RUN_DIR | --saved_model DIR) [--aligned] [--seed N] \\
+        [--model NAME | --checkpoint RUN_DIR | --saved_model DIR] [--aligned] [--seed N] \\
         [--num_samples K] [--only_center_face] [--upscale S] [--ext png|jpg] \\
         [--overwrite] [--no_color_correction] [--batch_size B] \\
         [--min_face_size PX] [--min_confidence C]
@@ -56,9 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--input", required=True, help="an image file or a folder (searched recursively)")
     p.add_argument("--output", required=True, help="output folder")
-    src = p.add_mutually_exclusive_group(required=True)
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--model", default=None,
+                     help="bundled model name (default when neither --checkpoint nor --saved_model "
+                          "is given: rdfr_cpu128, 128 px)")
     src.add_argument("--checkpoint", help="training run directory (config.json + checkpoints/); EMA generator")
-    src.add_argument("--saved_model", help="SavedModel directory written by experiments.export")
+    src.add_argument("--saved_model",
+                     help="SavedModel directory written by experiments.export; loading a SavedModel "
+                          "runs its graph, so only load SavedModels you trust")
     p.add_argument("--aligned", action="store_true", help="inputs are aligned face crops (no detection)")
     p.add_argument("--seed", type=int, default=0, help="noise seed of the first sample; -1 = zero noise")
     p.add_argument("--num_samples", type=int, default=1, help="restorations per face (seeds seed, seed+1, ...)")
@@ -117,7 +122,9 @@ def _load_runner(args):
 
     if args.saved_model:
         return GeneratorRunner.from_saved_model(args.saved_model, batch_size=args.batch_size)
-    return GeneratorRunner.from_checkpoint(args.checkpoint, batch_size=args.batch_size)
+    if args.checkpoint:
+        return GeneratorRunner.from_checkpoint(args.checkpoint, batch_size=args.batch_size)
+    return GeneratorRunner.from_pretrained(args.model, batch_size=args.batch_size)
 
 
 def main(argv=None) -> int:
