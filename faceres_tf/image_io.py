@@ -24,10 +24,11 @@ One rule per kind of file [ours]:
   Pillow.
 
 Decoding: Pillow opens and fully decodes every file; it rejects truncated and
-corrupt data (OpenCV would silently pad a truncated JPEG with grey). Files
-with more than 8 bits per channel are decoded a second time with OpenCV
-(``IMREAD_UNCHANGED``), because Pillow keeps only the high byte of 16-bit
-colour channels. Formats are those Pillow opens (PNG, JPEG, WebP, BMP, TIFF,
+corrupt data (OpenCV would silently pad a truncated JPEG with grey; Pillow too
+if some other code sets ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES``, which this
+module leaves at Pillow's default, False). Files with more than 8 bits per
+channel are decoded a second time with OpenCV (``IMREAD_UNCHANGED``), because
+Pillow keeps only the high byte of 16-bit colour channels. Formats are those Pillow opens (PNG, JPEG, WebP, BMP, TIFF,
 JPEG 2000, PPM/PGM); a file it cannot decode raises :class:`ImageReadError`,
 whose one-line message names the file and says what to do.
 
@@ -45,10 +46,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from PIL import Image, ImageFile
-
-# A truncated file is an error, not grey pixels.
-ImageFile.LOAD_TRUNCATED_IMAGES = False
+from PIL import Image
 
 # File-name extensions read as images (compared case-insensitively).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".jp2", ".ppm",
