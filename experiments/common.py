@@ -313,6 +313,7 @@ def build_eval_set(cfg, eval_dir, num_degradations: int = 3, num_faces: int | No
     inputs, resized to R.
     """
     from faceres_tf.data.image_io import list_images, load_face, scan_images
+    from faceres_tf.image_io import uint8_to_float
 
     r = int(cfg.model.resolution)
     gt_paths = scan_images(list_images(eval_dir), folder=eval_dir).valid
@@ -324,8 +325,8 @@ def build_eval_set(cfg, eval_dir, num_degradations: int = 3, num_faces: int | No
         if not pairs:
             raise ValueError(f"{lq_dir} and {eval_dir} share no file stems; name each degraded "
                              "input like its ground truth.")
-        deg = np.stack([load_face(q, r) for _, _, q in pairs]).astype(np.float32) / 127.5 - 1
-        tgt = np.stack([load_face(p, r) for _, p, _ in pairs]).astype(np.float32) / 127.5 - 1
+        deg = uint8_to_float(np.stack([load_face(q, r) for _, _, q in pairs]))
+        tgt = uint8_to_float(np.stack([load_face(p, r) for _, p, _ in pairs]))
         names = [s for s, _, _ in pairs]
         return EvalSet(names, list(names), deg, tgt,
                        f"{len(names)} given degraded inputs from {lq_dir} at {r} px")

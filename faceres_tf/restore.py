@@ -41,8 +41,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from faceres_tf.face import image_io  # noqa: E402
-from faceres_tf.face.image_io import ImageReadError  # noqa: E402
+from faceres_tf import image_io  # noqa: E402
+from faceres_tf.image_io import ImageReadError  # noqa: E402
 
 # Photos held in memory at once waiting for their faces to be restored.
 MAX_PENDING_PHOTOS = 8

@@ -12,7 +12,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import faceres_tf  # noqa: E402
-from faceres_tf import pretrained, presets  # noqa: E402
+from faceres_tf import presets, pretrained  # noqa: E402
 from faceres_tf.pretrained import bundle  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ Output convention: ``(degraded, target)``, both float32 (B, R, R, 3) in
 Sources (auto-detected from the folder):
 
 * a folder with ``*.tfrecord`` shards (made by ``faceres_tf.data.prepare``),
-* otherwise a folder of images (png/jpg/jpeg/webp/bmp, recursive). Files are
+* otherwise a folder of images (``faceres_tf.image_io``, recursive). Files are
   validated before training (one warning per unreadable file, a summary count,
   :class:`DataError` naming the folder if none is readable); images are
   centre-cropped and resized to R x R (smaller ones upscaled, with a warning).

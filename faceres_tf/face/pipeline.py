@@ -27,7 +27,7 @@ import numpy as np
 
 from faceres_tf.face import alignment, color, paste_back
 from faceres_tf.face.detection import DetectedFace, center_face
-from faceres_tf.face.image_io import LoadedImage
+from faceres_tf.image_io import LoadedImage
 
 # Upscaled outputs larger than this are produced at a smaller factor (memory).
 MAX_OUTPUT_PIXELS = 2**27  # ~134 megapixels, ~400 MB as uint8 RGB
