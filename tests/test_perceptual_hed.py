@@ -59,3 +59,16 @@ def test_reconstruction_loss_with_hed(extractor):
     other = reconstruction_loss(x, -x, cfg.loss, extractor=extractor)
     np.testing.assert_allclose(same["feature"].numpy(), 0.0, atol=1e-6)
     assert np.all(other["feature"].numpy() > 0) and np.all(other["style"].numpy() > 0)
+
+
+def test_builds_under_a_bfloat16_policy():
+    import keras
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        ex = build_hed_vgg16_features(("block1_conv2",))
+        out = ex(np.zeros((1, 16, 16, 3), np.float32))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert str(out[0].dtype) == "bfloat16"
+    assert keras.mixed_precision.global_policy().name == "float32"

