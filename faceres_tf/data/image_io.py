@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
+from faceres_tf.errors import UserError
+
 logger = logging.getLogger("faceres_tf.data")
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, not grey pixels
@@ -41,7 +43,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 FULL_CHECK_MAX_FILES = 5000
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """Unusable training data (missing/empty folder, nothing readable)."""
 
 
