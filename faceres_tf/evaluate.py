@@ -360,8 +360,8 @@ def main(argv=None) -> int:
     warnings.simplefilter("default")
     clash = _outputs_that_are_inputs(args)
     if clash:
-        print(f"error: --out would write {clash}, which is one of the inputs; choose another --out.",
-              file=sys.stderr)
+        print(f"error: --out would write {clash}, which is one of the inputs; choose another "
+              "--out.", file=sys.stderr)
         return 2
     existing = [str(p) for p in output_paths(Path(args.out)) if p.exists()]
     if existing and not args.overwrite:

@@ -149,7 +149,8 @@ def _refuse_overwrite(path: Path, what: str) -> None:
         "--overwrite. Choose another output path.")
 
 
-def _prepare_out(path: Path, overwrite: bool, is_ours=None, what: str = "an earlier export") -> None:
+def _prepare_out(path: Path, overwrite: bool, is_ours=None,
+                 what: str = "an earlier export") -> None:
     """Clears ``path`` for a new output: only with ``overwrite`` and only when
     ``is_ours(path)`` recognises it as an earlier output of the same kind."""
     if path.exists() or path.is_symlink():

@@ -67,9 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, help="an image file or a folder (searched recursively)")
     p.add_argument("--output", required=True, help="output folder")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--checkpoint", help="training run directory (config.json + checkpoints/); EMA "
-                     "generator. The safe default route: only weights are read, the network is "
-                     "built by this code")
+    src.add_argument("--checkpoint", help="training run directory (config.json + "
+                     "checkpoints/); EMA generator. The safe default route: only weights are "
+                     "read, the network is built by this code")
     src.add_argument("--saved_model", help="SavedModel directory written by experiments.export. "
                      "Loading a SavedModel runs the TensorFlow graph stored in it, which can read "
                      "and write files: load only SavedModels you exported yourself or trust")
@@ -209,7 +209,8 @@ def main(argv=None) -> int:
         say(f"error: {problem}")
         return 2
     if in_path.is_dir():
-        inputs, ignored = image_io.list_images(in_path, exclude=_excluded_from_inputs(in_path, out_root))
+        excluded = _excluded_from_inputs(in_path, out_root)
+        inputs, ignored = image_io.list_images(in_path, exclude=excluded)
         names = _output_names(inputs, in_path)
         if ignored:
             say(f"ignoring {len(ignored)} file(s) without an image extension, e.g. {ignored[0]}")

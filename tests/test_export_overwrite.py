@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pytest
 
@@ -66,7 +65,8 @@ def test_folder_that_is_not_an_export_is_never_deleted(run_dir, tmp_path):
 def test_earlier_export_is_replaced_only_when_it_holds_nothing_else(run_dir, tmp_path):
     out = tmp_path / "exported"
     export.export_run(run_dir, out, fmt="saved_model")
-    assert (out / export.EXPORT_MARKER).is_file() and (out / "saved_model" / "saved_model.pb").is_file()
+    assert (out / export.EXPORT_MARKER).is_file()
+    assert (out / "saved_model" / "saved_model.pb").is_file()
     with pytest.raises(FileExistsError, match="pass --overwrite"):
         export.export_run(run_dir, out, fmt="saved_model")
     (out / "notes.txt").write_text("added by the user")

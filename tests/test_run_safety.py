@@ -226,9 +226,11 @@ def test_resume_supersedes_later_records_and_removes_temporaries(run, caplog):
 
     caplog.set_level(logging.INFO, logger="faceres_tf.train")
     train(cfg, workdir, tf.distribute.get_strategy(), steps=STEPS, progress=False)
-    steps = [json.loads(l)["step"] for l in (workdir / "metrics.jsonl").read_text().splitlines()]
+    lines = (workdir / "metrics.jsonl").read_text().splitlines()
+    steps = [json.loads(line)["step"] for line in lines]
     assert steps == [1, 2, 3]
-    superseded = [json.loads(l) for l in (workdir / rd.SUPERSEDED_METRICS).read_text().splitlines()]
+    lines = (workdir / rd.SUPERSEDED_METRICS).read_text().splitlines()
+    superseded = [json.loads(line) for line in lines]
     assert [r.get("step") for r in superseded] == [4, 4, 5, None]
     assert all(r["superseded_by_resume_from_step"] == STEPS for r in superseded)
     assert superseded[-1]["unparsable_line"] == '{"step": 6, "g_lo'
@@ -255,8 +257,8 @@ def _logged_steps(workdir):
     path = workdir / "metrics.jsonl"
     if not path.is_file():
         return []
-    return [json.loads(l)["step"] for l in path.read_text().splitlines()
-            if l.endswith("}") and "g_loss" in l]
+    return [json.loads(line)["step"] for line in path.read_text().splitlines()
+            if line.endswith("}") and "g_loss" in line]
 
 
 def test_second_training_is_refused_and_kill_9_leaves_a_resumable_run(tmp_path):

@@ -169,9 +169,10 @@ def check_resume_config(run_dir: os.PathLike, cfg: Config, allow_config_change: 
     tracked = {k: v for k, v in changes.items() if k not in RESUME_FREE_FIELDS}
     if tracked and not allow_config_change:
         raise ConfigChangedError(
-            f"the config differs from the one {run_dir} was trained with ({_fmt_changes(tracked)}). "
-            "Resume with the same settings, use another --workdir, or pass --allow_config_change "
-            "to change them from the resumed step on (recorded in run_info.json).")
+            f"the config differs from the one {run_dir} was trained with "
+            f"({_fmt_changes(tracked)}). Resume with the same settings, use another --workdir, "
+            "or pass --allow_config_change to change them from the resumed step on (recorded "
+            "in run_info.json).")
     return changes
 
 
@@ -266,7 +267,7 @@ def supersede_metrics_after(run_dir: os.PathLike, step: int) -> int:
         for rec in moved:
             f.write(json.dumps(rec, sort_keys=True) + "\n")
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(l + "\n" for l in keep))
+    tmp.write_text("".join(line + "\n" for line in keep))
     os.replace(tmp, path)
     return len(moved)
 

@@ -139,7 +139,8 @@ class Trainer:
         elif ckpt_lib.read_index(ckpt_dir)[1].startswith("unreadable"):
             kept = ckpt_lib.set_index_aside(ckpt_dir)
             logger.warning("Checkpoint index %s is unreadable; kept as %s, rebuilt from the "
-                           "checkpoint files on restore.", ckpt_dir / ckpt_lib.INDEX_FILE, kept.name)
+                           "checkpoint files on restore.", ckpt_dir / ckpt_lib.INDEX_FILE,
+                           kept.name)
         return tf.train.CheckpointManager(
             self.checkpoint, str(ckpt_dir), max_to_keep=self.cfg.train.keep_checkpoints
         )
@@ -311,7 +312,8 @@ class Trainer:
         for ck, _ in plan.skipped:
             dest = ckpt_lib.set_aside(ckpt_dir, ck)
             logger.warning("Moved the unusable %s to %s", ck.name, dest)
-        removed = ckpt_lib.remove_stale_temporaries(ckpt_dir) + rd.remove_run_temporaries(self.run_dir)
+        removed = (ckpt_lib.remove_stale_temporaries(ckpt_dir)
+                   + rd.remove_run_temporaries(self.run_dir))
         if removed:
             logger.info("Removed temporaries of an interrupted write: %s", ", ".join(removed))
         if plan.chosen is not None:
@@ -326,6 +328,11 @@ class Trainer:
         if moved:
             logger.warning("%d metrics record(s) of steps after %d (lost with the interrupted "
                            "session) moved to %s.", moved, step, rd.SUPERSEDED_METRICS)
+
+    @property
+    def has_checkpoint(self) -> bool:
+        """True once a checkpoint of this run exists (restored or written)."""
+        return self._saved_step is not None
 
     def save(self) -> str:
         path = self.manager.save(checkpoint_number=int(self.step.numpy()))
@@ -495,15 +502,13 @@ def train(cfg: Config, workdir, strategy: tf.distribute.Strategy | None = None,
     fdata.check_data_source(cfg.data.train_dir, what="data.train_dir (--data_dir)")
     strategy = strategy or make_strategy()
     workdir = Path(workdir)
-    if not is_chief(strategy):
+    if not is_chief(strategy):  # workers write only to their scratch checkpoint dir
         workdir.mkdir(parents=True, exist_ok=True)
         trainer = Trainer(cfg, workdir, strategy, perceptual_extractor=perceptual_extractor)
         return trainer.fit(steps=steps, progress=progress, stop_after=stop_after)
 
-    was_new = rd.is_new_run_dir(workdir)
-    existed = workdir.exists()
-    rd.ensure_layout(workdir)
-    lock = RunLock(workdir).acquire()
+    was_new, existed = rd.is_new_run_dir(workdir), workdir.exists()
+    lock = _lock_run_dir(workdir)
     handler, trainer, discard = None, None, False
     try:
         has_checkpoints = bool(ckpt_lib.list_checkpoints(workdir / "checkpoints"))
@@ -511,20 +516,10 @@ def train(cfg: Config, workdir, strategy: tf.distribute.Strategy | None = None,
         handler = rd.add_file_logging(workdir, logger)
         trainer = Trainer(cfg, workdir, strategy, perceptual_extractor=perceptual_extractor)
         step = trainer.restore()
-        saved = cfg.to_dict()
-        saved["resolved"] = {"perceptual_weights": str(trainer.perceptual_source)}
-        rd.record_session(workdir, saved, step, changes, {
-            "strategy": type(strategy).__name__,
-            "replicas": strategy.num_replicas_in_sync,
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "target_steps": int(steps if steps is not None else cfg.train.steps),
-        })
-        for key, (old, new) in changes.items():
-            logger.warning("Config change from step %d on: %s %r -> %r", step, key, old, new)
+        _record_session(trainer, step, changes, steps)
         return trainer.fit(steps=steps, progress=progress, stop_after=stop_after)
     except UserError:
-        discard = was_new and (trainer is None or trainer._saved_step is None)
+        discard = was_new and (trainer is None or not trainer.has_checkpoint)
         raise
     finally:
         if handler is not None:
@@ -533,6 +528,33 @@ def train(cfg: Config, workdir, strategy: tf.distribute.Strategy | None = None,
         lock.release()
         if discard:
             _discard_new_run(workdir, existed)
+
+
+def _lock_run_dir(workdir: Path) -> RunLock:
+    """Creates the run directory's layout and takes its lock."""
+    try:
+        rd.ensure_layout(workdir)
+        return RunLock(workdir).acquire()
+    except PermissionError as e:
+        raise RunDirError(f"cannot write to --workdir {workdir}: {e.strerror} ({e.filename}); "
+                          "choose a writable folder") from None
+
+
+def _record_session(trainer: Trainer, step: int, changes: dict, steps: int | None) -> None:
+    """config.json / run_info.json for a session resumed at ``step``; logs the changes."""
+    cfg, strategy = trainer.cfg, trainer.strategy
+    saved = cfg.to_dict()
+    saved["resolved"] = {"perceptual_weights": str(trainer.perceptual_source)}
+    rd.record_session(trainer.run_dir, saved, step, changes, {
+        "strategy": type(strategy).__name__,
+        "replicas": strategy.num_replicas_in_sync,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "target_steps": int(steps if steps is not None else cfg.train.steps),
+    })
+    for key, (old, new) in changes.items():
+        level = logging.INFO if key in rd.RESUME_FREE_FIELDS else logging.WARNING
+        logger.log(level, "Config change from step %d on: %s %r -> %r", step, key, old, new)
 
 
 def _discard_new_run(workdir: Path, existed: bool) -> None:
