@@ -151,7 +151,7 @@ def test_truncated_newest_checkpoint_falls_back_to_older(run, caplog):
 def test_config_change_on_resume_is_refused_then_recorded(run):
     workdir, cfg = run
     saved_before = (workdir / "config.json").read_text()
-    changed = _cfg(workdir.parent, **{"loss.alpha": 0.5, "data.degradation": "sr8"})
+    changed = override(cfg, {"loss.alpha": 0.5, "data.degradation": "sr8"})
     with pytest.raises(ConfigChangedError) as err:
         train(changed, workdir, tf.distribute.get_strategy(), steps=STEPS, progress=False)
     msg = str(err.value)
@@ -160,14 +160,14 @@ def test_config_change_on_resume_is_refused_then_recorded(run):
     assert (workdir / "config.json").read_text() == saved_before  # the record is untouched
 
     # bookkeeping fields may change freely (resume to a longer total, intervals)
-    longer = _cfg(workdir.parent, **{"train.steps": 10, "train.log_every": 5})
+    longer = override(cfg, {"train.steps": 10, "train.log_every": 5})
     train(longer, workdir, tf.distribute.get_strategy(), steps=STEPS, progress=False)
     info = json.loads((workdir / "run_info.json").read_text())
     assert info["config_history"][-1]["changes"]["train.steps"] == {"old": 2, "new": 10}
     assert info["config_history"][-1]["training_fields_changed"] == []
 
     # an explicit flag accepts the change; it is recorded with its step
-    changed = _cfg(workdir.parent, **{"loss.alpha": 0.5, "data.degradation": "sr8",
+    changed = override(cfg, {"loss.alpha": 0.5, "data.degradation": "sr8",
                                       "train.steps": 10, "train.log_every": 5})
     train(changed, workdir, tf.distribute.get_strategy(), steps=STEPS, progress=False,
           allow_config_change=True)
@@ -183,10 +183,25 @@ def test_config_change_on_resume_is_refused_then_recorded(run):
     assert now["loss"]["alpha"] == 0.5 and now["data"]["degradation"] == "sr8"
 
     # the model can never change: its checkpoints would not fit
-    other = _cfg(workdir.parent, **{"model.num_skips": 1})
+    other = override(cfg, {"model.num_skips": 1})
     with pytest.raises(ConfigChangedError, match="different model.*model.num_skips: 2 -> 1"):
         train(other, workdir, tf.distribute.get_strategy(), steps=STEPS, progress=False,
               allow_config_change=True)
+
+
+def test_config_may_change_before_the_first_checkpoint(run):
+    workdir, cfg = run
+    changed = override(cfg, {"loss.alpha": 0.5, "model.num_skips": 1})
+    with pytest.raises(ConfigChangedError):
+        rd.check_resume_config(workdir, changed, has_checkpoints=True)
+    # nothing was trained with the saved config yet: a fresh start, recorded
+    changes = rd.check_resume_config(workdir, changed, has_checkpoints=False)
+    assert changes == {"loss.alpha": (1.0, 0.5), "model.num_skips": (2, 1)}
+    # checkpoints but no config.json: unknown config, refused unless allowed
+    (workdir / "config.json").unlink()
+    with pytest.raises(ConfigChangedError, match="holds checkpoints but no config.json"):
+        rd.check_resume_config(workdir, cfg, has_checkpoints=True)
+    assert rd.check_resume_config(workdir, cfg, True, has_checkpoints=True) == {}
 
 
 def test_run_dir_written_by_the_old_code_resumes(run):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -149,6 +150,8 @@ def check_resume_config(run_dir: os.PathLike, cfg: Config, allow_config_change: 
     Returns the changes (``{key: (old, new)}``; {} for a new run). Raises
     :class:`ConfigChangedError` listing the keys when the model differs (never
     allowed) or when a training field differs and not ``allow_config_change``.
+    Without checkpoints nothing was trained yet, so any change is accepted
+    (and recorded).
     """
     run_dir = Path(run_dir)
     path = run_dir / "config.json"
@@ -161,6 +164,8 @@ def check_resume_config(run_dir: os.PathLike, cfg: Config, allow_config_change: 
         return {}
     saved = load_config(run_dir)
     changes = config_changes(saved, cfg, _last_session_cwd(run_dir))
+    if not has_checkpoints:  # nothing was trained with the saved config: a fresh start
+        return changes
     model = {k: v for k, v in changes.items() if k.startswith("model.")}
     if model:
         raise ConfigChangedError(
@@ -229,7 +234,7 @@ def record_session(run_dir: os.PathLike, config_dict: dict, step: int, changes: 
             while keep.exists():
                 n += 1
                 keep = run_dir / f"config_until_step_{int(step)}_{n}.json"
-            os.replace(old, keep)
+            shutil.copy2(old, keep)  # config.json itself is replaced atomically below
     write_json(run_dir / "config.json", config_dict)
     write_json(run_dir / "run_info.json", info)
 
