@@ -42,7 +42,6 @@ import dataclasses
 import logging
 import math
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -136,9 +135,9 @@ def options_from_flags() -> ExpOptions:
 
     f = flags.FLAGS
     if not f.workdir:
-        from absl import app
+        from faceres_tf.errors import ConfigError
 
-        raise app.UsageError("--workdir is required (where the runs and results go).")
+        raise ConfigError("--workdir is required (where the runs and results go).")
     return ExpOptions(
         workdir=f.workdir, preset=f.preset, data_dir=f.data_dir, eval_dir=f.eval_dir,
         steps=f.steps, batch_size=f.batch_size, num_seeds=f.num_seeds, strategy=f.strategy,
@@ -196,13 +195,10 @@ def checkpoint_step(run_dir) -> int:
 
     Checkpoints are written as ``ckpt-<step>`` by the trainer.
     """
-    import tensorflow as tf
+    from faceres_tf.training.checkpoint import checkpoint_step as step_of
+    from faceres_tf.training.checkpoint import latest_checkpoint
 
-    latest = tf.train.latest_checkpoint(str(Path(run_dir) / "checkpoints"))
-    if not latest:
-        return 0
-    m = re.search(r"ckpt-(\d+)$", latest)
-    return int(m.group(1)) if m else 0
+    return step_of(latest_checkpoint(Path(run_dir) / "checkpoints"))
 
 
 def _comparable(d: dict) -> dict:
@@ -233,15 +229,16 @@ def run_main(experiment) -> int:
     ``experiment(opts)`` runs the experiment; returns the process exit code
     (130 when training was interrupted, 2 for a bad argument).
     """
+    from faceres_tf.errors import UserError, report_user_error
+
     setup_logging()
     try:
         experiment(options_from_flags())
     except Interrupted as e:
         print(e)
         return 130
-    except ValueError as e:
-        print(f"error: {e}")
-        return 2
+    except (UserError, ValueError) as e:  # one line on stderr; other errors keep their traceback
+        return report_user_error(e)
     return 0
 
 

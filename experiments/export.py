@@ -19,7 +19,8 @@ from absl import app, flags
 FLAGS = flags.FLAGS
 if "workdir" not in FLAGS:  # shared with experiments.train when both are imported (tests)
     flags.DEFINE_string("workdir", None, "Training run directory (config.json + checkpoints/).")
-flags.DEFINE_string("out", None, "Output directory (must not exist unless --overwrite).")
+flags.DEFINE_string("out", None, "Output directory (must not exist unless --overwrite; "
+                    "--overwrite replaces only an earlier export, never other files).")
 flags.DEFINE_enum("format", "both", ["saved_model", "tflite", "both"], "What to export.")
 if "overwrite" not in FLAGS:
     flags.DEFINE_bool("overwrite", False, "Replace an existing output directory.")
@@ -31,12 +32,13 @@ flags.mark_flags_as_required(["workdir", "out"])
 def main(argv):
     del argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from faceres_tf.errors import UserError
     from faceres_tf.export import export_run
 
     try:
         info = export_run(FLAGS.workdir, FLAGS.out, fmt=FLAGS.format, overwrite=FLAGS.overwrite,
                           use_ema=FLAGS.ema, tflite_batch_size=FLAGS.tflite_batch_size)
-    except (FileExistsError, FileNotFoundError, ValueError) as e:
+    except (UserError, FileExistsError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(json.dumps(info, indent=2))

@@ -12,8 +12,14 @@ Examples::
         --set=loss.alpha=0.3
 
 ``--steps`` is the run's total: restarting the same command resumes from the
-latest checkpoint and trains up to it. Ctrl-C / SIGTERM write a checkpoint.
-Several machines: set TF_CONFIG on each worker and run the same command.
+newest usable checkpoint and trains up to it. Ctrl-C / SIGTERM write a
+checkpoint. One training per --workdir at a time (a lock file); a resumed run
+refuses a changed config unless --allow_config_change (see the README section
+"What happens when things go wrong"). Several machines: set TF_CONFIG on each
+worker and run the same command.
+
+Errors in the command or its inputs print one line (``error: ...``) on stderr
+and exit with status 2, before anything is created.
 """
 
 from __future__ import annotations
@@ -44,6 +50,11 @@ flags.DEFINE_bool("jit_compile", None, "XLA-compile the per-replica step (GPU)."
 flags.DEFINE_bool("mixed_precision", None, "mixed_float16 (GPU).")
 flags.DEFINE_enum("precision", None, ["fp32", "bf16"], "Compute precision (default: the preset's).")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
+flags.DEFINE_bool("allow_config_change", False,
+                  "Resume a run with changed training settings (data, loss, optimiser, batch, "
+                  "precision, seed); each change is recorded with its step in run_info.json. "
+                  "Model changes are never allowed; steps and the log/ckpt/eval/sample "
+                  "intervals may always change.")
 
 
 def resolve_config(preset, overrides, data_dir=None, val_dir=None, steps=None, batch_size=None,
@@ -52,6 +63,7 @@ def resolve_config(preset, overrides, data_dir=None, val_dir=None, steps=None, b
     """Preset + shortcut flags + ``section.field=value`` overrides -> Config."""
     from faceres_tf import presets
     from faceres_tf.config import override
+    from faceres_tf.errors import ConfigError
 
     cfg = presets.get(preset)
     updates = {}
@@ -68,7 +80,7 @@ def resolve_config(preset, overrides, data_dir=None, val_dir=None, steps=None, b
             updates[key] = value
     for item in overrides:
         if "=" not in item:
-            raise app.UsageError(f"--set expects section.field=value, got {item!r}")
+            raise ConfigError(f"--set expects section.field=value, got {item!r}")
         key, value = item.split("=", 1)
         updates[key.strip()] = value.strip()
     return override(cfg, updates)
@@ -85,8 +97,19 @@ def setup_devices(cpu_replicas: int) -> None:
 
 def main(argv):
     del argv
+    from faceres_tf.errors import UserError, report_user_error
+
+    try:
+        return _main()
+    except UserError as e:  # the user's mistake: one line, exit 2 (bugs keep their traceback)
+        return report_user_error(e)
+
+
+def _main():
     if not FLAGS.workdir:
-        raise app.UsageError("--workdir is required (the run directory).")
+        from faceres_tf.errors import ConfigError
+
+        raise ConfigError("--workdir is required (the run directory).")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     setup_devices(FLAGS.cpu_replicas)
     from faceres_tf.training import make_strategy, train
@@ -103,7 +126,8 @@ def main(argv):
         print("Note: the perceptual (VGG19 feature + style) loss is OFF for this run "
               "(recorded in config.json).")
     try:
-        result = train(cfg, FLAGS.workdir, strategy, progress=FLAGS.progress)
+        result = train(cfg, FLAGS.workdir, strategy, progress=FLAGS.progress,
+                       allow_config_change=FLAGS.allow_config_change)
     except MissingWeightsError as e:
         print(f"\nERROR: {e}\nOr turn the perceptual loss off explicitly with --perceptual=off.",
               file=sys.stderr)

@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 from typing import Any, Mapping
+
+from faceres_tf.errors import ConfigError
 
 SKIP_RESOLUTIONS = (8, 16, 32, 64, 128, 256)  # [paper, C.1] skip nodes, in order
 # Feature networks of the perceptual loss: ImageNet VGG19 [paper: "VGG"], the
@@ -220,7 +224,19 @@ class Config:
 
     @classmethod
     def from_json(cls, text: str) -> "Config":
-        return cls.from_dict(json.loads(text))
+        """Parses a config written by :meth:`to_json`; :class:`ConfigError` if it is
+        not valid JSON (``NaN`` / ``Infinity`` are rejected)."""
+        try:
+            d = json.loads(text, parse_constant=_reject_constant)
+        except ValueError as e:
+            raise ConfigError(f"not a valid config JSON: {e}") from None
+        if not isinstance(d, dict):
+            raise ConfigError("not a valid config JSON: expected an object")
+        return cls.from_dict(d)
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a finite number")
 
 
 def _to_plain(x):
@@ -233,9 +249,11 @@ def _to_plain(x):
 
 def _build(cls, d: Mapping[str, Any]):
     names = {f.name: f for f in dataclasses.fields(cls)}
+    if not isinstance(d, Mapping):
+        raise ConfigError(f"{cls.__name__} must be a JSON object of fields, got {type(d).__name__}")
     unknown = set(d) - set(names)
     if unknown:
-        raise ValueError(
+        raise ConfigError(
             f"Unknown {cls.__name__} field(s) {sorted(unknown)}; "
             f"valid fields: {sorted(names)}"
         )
@@ -248,8 +266,31 @@ def _build(cls, d: Mapping[str, Any]):
     return cls(**kwargs)
 
 
+def _parse_number(text: str, typ, key: str):
+    """``text`` -> int or float, or ConfigError naming ``key``."""
+    t = text.strip()
+    try:
+        if typ is int:
+            if "e" in t.lower() or "." in t:  # "1e4", "2500.0"
+                f = float(t)
+                if not f.is_integer():
+                    raise ValueError
+                return int(f)
+            return int(t)
+        value = float(t)
+    except (ValueError, OverflowError):
+        kind = "an integer" if typ is int else "a number"
+        raise ConfigError(f"{key}: expected {kind}, got {t!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{key}: must be a finite number, got {t!r}")
+    return value
+
+
 def _coerce(value: Any, like: Any, key: str):
-    """Converts a flag string (or JSON value) to the type of ``like``."""
+    """Converts a flag string (or JSON value) to the type of ``like``.
+
+    Raises :class:`ConfigError` naming ``key`` when the text is not of that type.
+    """
     if not isinstance(value, str):
         if isinstance(like, tuple) and isinstance(value, list):
             return tuple(value)
@@ -260,16 +301,16 @@ def _coerce(value: Any, like: Any, key: str):
             return True
         if low in ("0", "false", "no", "off"):
             return False
-        raise ValueError(f"{key}: expected a boolean, got {value!r}")
+        raise ConfigError(f"{key}: expected a boolean (true/false), got {value!r}")
     if isinstance(like, int):
-        return int(float(value)) if "e" in value.lower() else int(value)
+        return _parse_number(value, int, key)
     if isinstance(like, float):
-        return float(value)
+        return _parse_number(value, float, key)
     if isinstance(like, tuple):
         parts = [p for p in value.replace("(", "").replace(")", "").split(",") if p.strip()]
         if like and isinstance(like[0], (int, float)) and not isinstance(like[0], bool):
-            typ = type(like[0])
-            return tuple(typ(float(p)) if typ is int else typ(p) for p in parts)
+            typ = int if isinstance(like[0], int) else float
+            return tuple(_parse_number(p, typ, key) for p in parts)
         return tuple(p.strip() for p in parts)
     return value
 
@@ -278,7 +319,8 @@ def override(cfg: Config, updates: Mapping[str, Any]) -> Config:
     """Returns ``cfg`` with dotted-key updates, e.g. ``{"model.num_skips": 2}``.
 
     String values are converted to the field's type, so command-line flags can be
-    passed through unchanged. Unknown keys raise ``ValueError`` naming the valid ones.
+    passed through unchanged. Unknown keys and values of the wrong type or out of
+    range raise :class:`ConfigError` (a ``ValueError``) naming the key.
     """
     sections = {}
     for key, value in updates.items():
@@ -286,17 +328,17 @@ def override(cfg: Config, updates: Mapping[str, Any]) -> Config:
             if key == "name":
                 cfg = dataclasses.replace(cfg, name=str(value))
                 continue
-            raise ValueError(f"Override key {key!r} must look like 'section.field'")
+            raise ConfigError(f"Override key {key!r} must look like 'section.field'")
         section, field = key.split(".", 1)
         if section not in ("model", "data", "loss", "train"):
-            raise ValueError(
+            raise ConfigError(
                 f"Unknown config section {section!r} in {key!r}; "
                 "valid sections: model, data, loss, train"
             )
         sub = sections.get(section, getattr(cfg, section))
         valid = {f.name for f in dataclasses.fields(sub)}
         if field not in valid:
-            raise ValueError(
+            raise ConfigError(
                 f"Unknown field {field!r} in section {section!r}; valid: {sorted(valid)}"
             )
         sections[section] = dataclasses.replace(
@@ -307,45 +349,157 @@ def override(cfg: Config, updates: Mapping[str, Any]) -> Config:
     return out
 
 
+# ---- validation ----------------------------------------------------------
+# Allowed range of every numeric field: key -> (type, low, high); a bound of
+# None is open. Bounds are inclusive unless listed in _EXCLUSIVE. Tuples of
+# numbers (ranges like blur_sigma) are checked element-wise against the same
+# bounds and must be (min, max) with min <= max.
+INF = None
+NUMERIC_RANGES = {
+    "model.resolution": (int, 16, 1024),
+    "model.enc_ch_base": (int, 1, INF),
+    "model.dec_ch_base": (int, 1, INF),
+    "model.ch_max": (int, 1, INF),
+    "model.num_skips": (int, 0, len(SKIP_RESOLUTIONS)),
+    "model.noise_strength_init": (float, INF, INF),
+    "model.quantizer_codes": (int, 1, INF),
+    "model.quantizer_decay": (float, 0.0, 1.0),
+    "model.quantizer_commitment": (float, 0.0, INF),
+    "model.mbstd_group_size": (int, 1, INF),
+    "model.mbstd_num_features": (int, 1, INF),
+    "model.lrelu_slope": (float, 0.0, 1.0),
+    "data.blur_kernel_size": (int, 1, 255),
+    "data.blur_sigma": (float, 0.0, INF),
+    "data.downsample_range": (float, 0.0, INF),
+    "data.noise_range": (float, 0.0, 255.0),
+    "data.jpeg_range": (int, 1, 100),
+    "data.color_jitter_prob": (float, 0.0, 1.0),
+    "data.color_jitter_shift": (float, 0.0, 255.0),
+    "data.gray_prob": (float, 0.0, 1.0),
+    "data.shuffle_buffer": (int, 1, INF),
+    "loss.alpha": (float, 0.0, INF),
+    "loss.lambda_pix": (float, 0.0, INF),
+    "loss.lambda_feature": (float, 0.0, INF),
+    "loss.lambda_style": (float, 0.0, INF),
+    "loss.r1_gamma": (float, 0.0, INF),
+    "loss.r1_interval": (int, 1, INF),
+    "loss.adv_aug_prob": (float, 0.0, 1.0),
+    "loss.quantizer_weight": (float, 0.0, INF),
+    "train.batch_size": (int, 1, INF),
+    "train.lr": (float, 0.0, INF),
+    "train.beta1": (float, 0.0, 1.0),
+    "train.beta2": (float, 0.0, 1.0),
+    "train.steps": (int, 1, INF),
+    "train.ema_half_life_images": (float, 0.0, INF),
+    "train.seed": (int, 0, 2**31 - 1),
+    "train.log_every": (int, 1, INF),
+    "train.ckpt_every": (int, 1, INF),
+    "train.eval_every": (int, 1, INF),
+    "train.sample_every": (int, 1, INF),
+    "train.keep_checkpoints": (int, 1, INF),
+    "train.num_val": (int, 1, INF),
+}
+# (key, bound) pairs that are exclusive: lr > 0, sigma > 0, factor > 0, decay < 1, beta < 1.
+_EXCLUSIVE = {("train.lr", "low"), ("data.blur_sigma", "low"), ("data.downsample_range", "low"),
+              ("model.quantizer_decay", "high"), ("train.beta1", "high"),
+              ("train.beta2", "high"), ("model.lrelu_slope", "high")}
+
+
+def _describe_range(key: str, low, high) -> str:
+    lo = "" if low is None else ("> " if (key, "low") in _EXCLUSIVE else ">= ") + f"{low:g}"
+    hi = "" if high is None else ("< " if (key, "high") in _EXCLUSIVE else "<= ") + f"{high:g}"
+    return " and ".join(p for p in (lo, hi) if p) or "a finite number"
+
+
+def _check_number(key: str, value, typ, low, high) -> None:
+    kind = "an integer" if typ is int else "a number"
+    wanted = numbers.Integral if typ is int else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, wanted):
+        raise ConfigError(f"{key} must be {kind}, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{key} must be a finite number, got {value!r}")
+    ok_low = low is None or (value > low if (key, "low") in _EXCLUSIVE else value >= low)
+    ok_high = high is None or (value < high if (key, "high") in _EXCLUSIVE else value <= high)
+    if not (ok_low and ok_high):
+        raise ConfigError(f"{key} must be {_describe_range(key, low, high)}, got {value!r}")
+
+
+def _check_field(cfg: Config, key: str, typ, low, high) -> None:
+    section, field = key.split(".")
+    value = getattr(getattr(cfg, section), field)
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ConfigError(f"{key} must be a (min, max) pair, got {value!r}")
+        for v in value:
+            _check_number(key, v, typ, low, high)
+        if value[0] > value[1]:
+            raise ConfigError(f"{key} must be (min, max) with min <= max, got {tuple(value)!r}")
+        return
+    _check_number(key, value, typ, low, high)
+
+
+def _check_bools(cfg: Config) -> None:
+    for section in ("model", "data", "loss", "train"):
+        sub = getattr(cfg, section)
+        for f in dataclasses.fields(sub):
+            if isinstance(f.default, bool) and not isinstance(getattr(sub, f.name), bool):
+                raise ConfigError(
+                    f"{section}.{f.name} must be true or false, got {getattr(sub, f.name)!r}")
+
+
 def validate(cfg: Config) -> None:
-    """Raises ``ValueError`` with a clear message for impossible settings."""
+    """Checks every field of ``cfg``; raises :class:`ConfigError` naming the key.
+
+    Numbers: type, finiteness and the range in :data:`NUMERIC_RANGES`;
+    choices: the listed strings; booleans: true/false. Called before anything
+    is created (``override``, ``presets.get``, ``training.train``).
+    """
+    _check_bools(cfg)
+    for key, (typ, low, high) in NUMERIC_RANGES.items():
+        _check_field(cfg, key, typ, low, high)
     validate_model(cfg.model)
     if cfg.data.degradation not in ("bfr", "sr8", "sr16"):
-        raise ValueError(
+        raise ConfigError(
             f"data.degradation must be 'bfr', 'sr8' or 'sr16', got {cfg.data.degradation!r}"
         )
+    if cfg.data.blur_kernel_size % 2 != 1:
+        raise ConfigError(f"data.blur_kernel_size must be odd, got {cfg.data.blur_kernel_size}")
     if cfg.loss.perceptual not in PERCEPTUAL_NETWORKS:
-        raise ValueError(f"loss.perceptual must be one of {PERCEPTUAL_NETWORKS}, "
-                         f"got {cfg.loss.perceptual!r}")
+        raise ConfigError(f"loss.perceptual must be one of {PERCEPTUAL_NETWORKS}, "
+                          f"got {cfg.loss.perceptual!r}")
+    policy = [p.strip() for p in str(cfg.loss.adv_aug_policy).split(",") if p.strip()]
+    bad = [p for p in policy if p not in ("color", "translation", "cutout")]
+    if bad:
+        raise ConfigError(f"loss.adv_aug_policy: unknown transform(s) {bad}; use a comma list of "
+                          "color, translation, cutout")
     if cfg.train.precision not in ("fp32", "bf16"):
-        raise ValueError(f"train.precision must be 'fp32' or 'bf16', got {cfg.train.precision!r}")
+        raise ConfigError(f"train.precision must be 'fp32' or 'bf16', got {cfg.train.precision!r}")
     if cfg.train.precision == "bf16" and cfg.train.mixed_precision:
-        raise ValueError("train.precision='bf16' and train.mixed_precision (float16) exclude each other")
-    if cfg.train.batch_size < 1:
-        raise ValueError(f"train.batch_size must be >= 1, got {cfg.train.batch_size}")
+        raise ConfigError(
+            "train.precision='bf16' and train.mixed_precision (float16) exclude each other")
 
 
 def validate_model(m: ModelConfig) -> None:
-    """Checks a :class:`ModelConfig`; raises ``ValueError`` naming the problem."""
+    """Checks a :class:`ModelConfig`; raises :class:`ConfigError` naming the problem."""
     r = m.resolution
     if r < 16 or r > 1024 or r & (r - 1):
-        raise ValueError(f"model.resolution must be a power of two in [16, 1024], got {r}")
+        raise ConfigError(f"model.resolution must be a power of two in [16, 1024], got {r}")
     if not 0 <= m.num_skips <= 6:
-        raise ValueError(f"model.num_skips must be in 0..6, got {m.num_skips}")
+        raise ConfigError(f"model.num_skips must be in 0..6, got {m.num_skips}")
     available = sum(1 for s in SKIP_RESOLUTIONS if s < r)
     if m.num_skips > available:
-        raise ValueError(
+        raise ConfigError(
             f"model.num_skips={m.num_skips} but resolution {r} only has {available} "
             f"skip nodes ({[s for s in SKIP_RESOLUTIONS if s < r]})"
         )
     if m.skip_fusion not in ("concat", "add"):
-        raise ValueError(f"model.skip_fusion must be 'concat' or 'add', got {m.skip_fusion!r}")
+        raise ConfigError(f"model.skip_fusion must be 'concat' or 'add', got {m.skip_fusion!r}")
     if m.upsample not in ("bilinear", "nearest"):
-        raise ValueError(f"model.upsample must be 'bilinear' or 'nearest', got {m.upsample!r}")
+        raise ConfigError(f"model.upsample must be 'bilinear' or 'nearest', got {m.upsample!r}")
     for r_ in (4, m.resolution // 2):
         if min(m.ch_max, m.enc_ch_base // r_) < 1:
-            raise ValueError(f"model.enc_ch_base={m.enc_ch_base} gives no channels at {r_}px")
+            raise ConfigError(f"model.enc_ch_base={m.enc_ch_base} gives no channels at {r_}px")
     if min(m.ch_max, m.dec_ch_base // m.resolution) < 1:
-        raise ValueError(
+        raise ConfigError(
             f"model.dec_ch_base={m.dec_ch_base} gives no channels at {m.resolution}px"
         )

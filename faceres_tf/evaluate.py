@@ -28,6 +28,12 @@ models). Conventions:
 Writes ``--out`` (JSON), the same path with ``.csv`` (one summary row) and
 ``_per_image.csv`` (per-pair PSNR / SSIM / LPIPS). Exit status: 0 all
 requested metrics computed, 1 some failed, 2 nothing to score.
+
+Infinite values: the PSNR of identical images is infinite. The mean PSNR
+leaves such pairs out (with a note); when every pair is identical it is
+infinite. The JSON file is strict JSON: every non-finite number is written
+as ``null`` and listed under ``non_finite`` (key -> "inf" / "-inf" / "nan");
+the CSV files and the printed table write ``inf``.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from faceres_tf import image_io
+from faceres_tf.errors import UserError
 
 logger = logging.getLogger("faceres_tf.evaluate")
 
@@ -225,11 +232,16 @@ def format_table(report: dict) -> str:
     cols = list(TABLE_COLUMNS) + [("precision", "Precision↑"), ("recall", "Recall↑")]
     m = report.get("metrics", {})
     vals = ["-" if m.get(key) is None else f"{m[key]:.4f}" for key, _ in cols]
+    infinite = [h for (key, h), v in zip(cols, vals) if v in ("inf", "-inf", "nan")]
     widths = [max(len(h), len(v)) for (_, h), v in zip(cols, vals)]
     head = " | ".join(h.ljust(w) for (_, h), w in zip(cols, widths))
     row = " | ".join(v.rjust(w) for v, w in zip(vals, widths))
     rule = "|".join("-" * (w + 2) for w in widths)
-    return f"| {head} |\n|{rule}|\n| {row} |"
+    table = f"| {head} |\n|{rule}|\n| {row} |"
+    if infinite:
+        table += (f"\n{', '.join(infinite)}: not finite (inf = identical images); written as null "
+                  "in the JSON file")
+    return table
 
 
 def output_paths(out: Path) -> list[Path]:
@@ -237,11 +249,45 @@ def output_paths(out: Path) -> list[Path]:
     return [out, out.with_suffix(".csv"), out.with_name(out.stem + "_per_image.csv")]
 
 
+def _json_safe(value, path: str, non_finite: dict):
+    """``value`` with every non-finite float replaced by None (recorded in
+    ``non_finite`` under its dotted path)."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v, f"{path}.{k}" if path else str(k), non_finite)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v, f"{path}[{i}]", non_finite) for i, v in enumerate(value)]
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if not math.isfinite(v):
+            non_finite[path] = "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+            return None
+        return v
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.ndarray):
+        return _json_safe(value.tolist(), path, non_finite)
+    return value
+
+
+def json_safe_report(report: dict) -> dict:
+    """The report as strict JSON data: non-finite numbers become ``null`` and
+    are listed under ``non_finite`` (e.g. ``{"metrics.psnr": "inf"}``)."""
+    non_finite: dict = {}
+    out = _json_safe(report, "", non_finite)
+    if non_finite:
+        out["non_finite"] = non_finite
+        out.setdefault("notes", []).append(
+            "non-finite values (e.g. the PSNR of identical images, inf) are written as null; "
+            "see non_finite")
+    return out
+
+
 def write_outputs(report: dict, out: Path) -> list[Path]:
     """Writes JSON, a one-row summary CSV and a per-image CSV next to it."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2, default=float)
+        json.dump(json_safe_report(report), f, indent=2, allow_nan=False)
     summary = out.with_suffix(".csv")
     keys = [k for k, _ in TABLE_COLUMNS] + ["precision", "recall"]
     with open(summary, "w", newline="", encoding="utf-8") as f:
@@ -281,10 +327,32 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _outputs_that_are_inputs(args) -> str:
+    """The first output path that is an input file (an image of --restored /
+    --gt, the --ids CSV or the --gt_fid_stats cache), or ""."""
+    inputs = set()
+    for folder in (args.restored, args.gt):
+        if Path(folder).is_dir():
+            inputs |= {p.resolve() for p in Path(folder).iterdir()
+                       if p.suffix.lower() in IMAGE_EXTENSIONS}
+    for f in (args.ids, args.gt_fid_stats):
+        if f:
+            inputs.add(Path(f).resolve())
+    for p in output_paths(Path(args.out)):
+        if p.resolve() in inputs:
+            return str(p)
+    return ""
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     warnings.simplefilter("default")
+    clash = _outputs_that_are_inputs(args)
+    if clash:
+        print(f"error: --out would write {clash}, which is one of the inputs; choose another "
+              "--out.", file=sys.stderr)
+        return 2
     existing = [str(p) for p in output_paths(Path(args.out)) if p.exists()]
     if existing and not args.overwrite:
         print(f"error: {', '.join(existing)} already exist(s); choose another --out or pass "
@@ -296,7 +364,7 @@ def main(argv=None) -> int:
             ids_csv=args.ids, lpips_weights=args.lpips_weights,
             inception_weights=args.inception_weights, id_weights=args.id_weights,
             gt_fid_stats=args.gt_fid_stats, progress=not args.no_progress)
-    except (FileNotFoundError, ValueError) as e:
+    except (UserError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     files = write_outputs(report, Path(args.out))

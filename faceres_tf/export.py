@@ -96,15 +96,110 @@ class GeneratorServing(tf.Module):
         return {"image": tf.clip_by_value(self._run(image, noise_seed), -1.0, 1.0)}
 
 
-def _prepare_out(path: Path, overwrite: bool) -> None:
-    if path.exists():
+# ---- what may be overwritten ----------------------------------------------
+# An export folder is recognised by its EXPORT_MARKER file (written last, so a
+# folder holding it is a complete export) or, for exports written before the
+# marker existed, by an export_info.json with the keys export_run writes. Only
+# such a folder, holding nothing but export outputs, is ever replaced; a
+# SavedModel folder or a .tflite file only when it is one. [ours]
+EXPORT_MARKER = "FACERES_EXPORT"
+EXPORT_ENTRIES = {EXPORT_MARKER, "export_info.json", "saved_model", "model.tflite"}
+
+
+def _is_saved_model_dir(path: Path) -> bool:
+    return path.is_dir() and (path / "saved_model.pb").is_file()
+
+
+def _is_tflite_file(path: Path) -> bool:
+    if not path.is_file() or path.suffix.lower() != ".tflite":
+        return False
+    with open(path, "rb") as f:
+        return f.read(8)[4:8] == b"TFL3"  # the flatbuffer's file identifier
+
+
+def _is_export_dir(path: Path) -> bool:
+    if not path.is_dir():
+        return False
+    if (path / EXPORT_MARKER).is_file():
+        return True
+    try:
+        import json
+
+        info = json.loads((path / "export_info.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and {"run_dir", "resolution", "generator"} <= set(info)
+
+
+def _refuse_overwrite(path: Path, what: str) -> None:
+    from faceres_tf.errors import UnsafePathError
+
+    kind = "a file" if path.is_file() else "a folder"
+    raise UnsafePathError(
+        f"{path} exists and is {kind} that is not {what}; refusing to replace it even with "
+        "--overwrite. Choose another output path.")
+
+
+def _prepare_out(path: Path, overwrite: bool, is_ours=None,
+                 what: str = "an earlier export") -> None:
+    """Clears ``path`` for a new output: only with ``overwrite`` and only when
+    ``is_ours(path)`` recognises it as an earlier output of the same kind."""
+    if path.exists() or path.is_symlink():
         if not overwrite:
             raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+        if is_ours is None or path.is_symlink() or not is_ours(path):
+            _refuse_overwrite(path, what)
         if path.is_dir():
             shutil.rmtree(path)
         else:
             path.unlink()
     path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _check_export_target(out_dir: Path, overwrite: bool) -> None:
+    """Refuses ``out_dir`` unless it is new, an empty folder or (with
+    ``overwrite``) an earlier export holding only export outputs."""
+    if not (out_dir.exists() or out_dir.is_symlink()):
+        return
+    if out_dir.is_dir() and not out_dir.is_symlink() and not any(out_dir.iterdir()):
+        return
+    if not overwrite:
+        raise FileExistsError(f"{out_dir} exists; pass --overwrite to replace it")
+    if out_dir.is_symlink() or not _is_export_dir(out_dir):
+        _refuse_overwrite(out_dir, "an earlier export (no FACERES_EXPORT marker)")
+    extra = sorted(p.name for p in out_dir.iterdir() if p.name not in EXPORT_ENTRIES)
+    if extra:
+        from faceres_tf.errors import UnsafePathError
+
+        raise UnsafePathError(
+            f"{out_dir} is an earlier export but also holds {extra[:5]}; refusing to delete them "
+            "even with --overwrite. Move them away or choose another --out.")
+
+
+def _staging_dir(out_dir: Path) -> Path:
+    """A fresh sibling folder the export is written into before it replaces ``out_dir``."""
+    import tempfile
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private (0700)
+    return staging
+
+
+def _commit_export(staging: Path, out_dir: Path) -> None:
+    """Marks ``staging`` complete and moves it to ``out_dir``; an earlier export
+    there is removed only after the new one is complete."""
+    (staging / EXPORT_MARKER).write_text(
+        "Written by faceres_tf.export; `experiments.export --overwrite` may replace this folder.\n")
+    old = None
+    if out_dir.exists():
+        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+        os.replace(out_dir, old)
+    os.replace(staging, out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def export_saved_model(generator, out_dir: str | os.PathLike, overwrite: bool = False) -> str:
@@ -114,7 +209,7 @@ def export_saved_model(generator, out_dir: str | os.PathLike, overwrite: bool = 
     exists and not ``overwrite``.
     """
     out_dir = Path(out_dir)
-    _prepare_out(out_dir, overwrite)
+    _prepare_out(out_dir, overwrite, _is_saved_model_dir, "a SavedModel folder")
     module = GeneratorServing(generator)
     tf.saved_model.save(
         module,
@@ -222,7 +317,7 @@ def export_tflite(generator, out_path: str | os.PathLike, overwrite: bool = Fals
                   batch_size: int = 1) -> str:
     """Write a float32 ``.tflite`` file (signature in the module doc)."""
     out_path = Path(out_path)
-    _prepare_out(out_path, overwrite)
+    _prepare_out(out_path, overwrite, _is_tflite_file, "a .tflite model")
     data = tflite_bytes(generator, batch_size=batch_size)
     tmp = out_path.with_name(out_path.name + ".tmp")
     tmp.write_bytes(data)
@@ -236,27 +331,33 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fmt: str 
 
     Writes into ``out_dir``: ``saved_model/`` (``fmt`` "saved_model" or
     "both"), ``model.tflite`` ("tflite" or "both") and ``export_info.json``
-    (resolution, signatures, noise inputs, source run). ``out_dir`` must not
-    exist unless ``overwrite``. Returns the info dict.
+    (resolution, signatures, noise inputs, source run), plus the marker file
+    ``FACERES_EXPORT``. ``out_dir`` must not exist (or be an empty folder)
+    unless ``overwrite``, and even then it is replaced only when it is an
+    earlier export holding nothing else; the new export is written beside it
+    and moved into place once complete. Returns the info dict.
     """
-    import json
-
     from faceres_tf.training import load_generator
 
     if fmt not in ("saved_model", "tflite", "both"):
         raise ValueError(f"format must be saved_model, tflite or both, got {fmt!r}")
-    out_dir = Path(out_dir)
-    if out_dir.exists():
-        if not overwrite:
-            raise FileExistsError(f"{out_dir} exists; pass --overwrite to replace it")
-        if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "export_info.json").exists():
-            raise FileExistsError(
-                f"{out_dir} is not empty and holds no export_info.json; refusing to delete it even "
-                f"with --overwrite (choose another --out)"
-            )
+    final_dir = Path(out_dir)
+    _check_export_target(final_dir, overwrite)
     generator, cfg = load_generator(run_dir, use_ema=use_ema)
-    _prepare_out(out_dir, overwrite)
-    out_dir.mkdir(parents=True)
+    out_dir = _staging_dir(final_dir)  # written there, then moved into place
+    try:
+        info = _export_into(generator, cfg, run_dir, out_dir, fmt, use_ema, tflite_batch_size)
+        _commit_export(out_dir, final_dir)
+    except BaseException:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+    return info
+
+
+def _export_into(generator, cfg, run_dir, out_dir: Path, fmt: str, use_ema: bool,
+                 tflite_batch_size: int) -> dict:
+    import json
+
     r = _resolution_of(generator)
     info = {
         "run_dir": str(run_dir),

@@ -25,6 +25,7 @@ from faceres_tf.config import (
     TrainConfig,
     validate,
 )
+from faceres_tf.errors import UnknownPresetError
 
 
 def _paper_512() -> Config:
@@ -128,9 +129,10 @@ def names() -> list:
 
 
 def get(name: str) -> Config:
-    """Returns the named preset; raises ``KeyError`` listing valid names."""
+    """Returns the named preset; raises ``UnknownPresetError`` (a ``KeyError``)
+    listing valid names."""
     if name not in _PRESETS:
-        raise KeyError(f"Unknown preset {name!r}; available presets: {names()}")
+        raise UnknownPresetError(f"Unknown preset {name!r}; available presets: {names()}")
     cfg = _PRESETS[name]()
     validate(cfg)
     return cfg

@@ -25,13 +25,23 @@ With ``--num_samples K`` each face is restored K times with seeds ``seed``,
 ``NAME_seed3.png``). ``--seed -1`` = zero noise (deterministic, one sample).
 
 Existing files are never replaced unless ``--overwrite`` (each kept file is
-named). One bad input never stops the run; the last line is a summary and the
-exit code is 1 when any input failed (2 for usage / model errors).
+named). An output path is never an input path: ``--input`` inside the output
+tree (``OUT/restored_faces``, ``OUT/restored_imgs``, ``OUT/cmp``) is refused,
+and a folder input never reads those sub-folders (so ``--input S --output S``
+twice restores the same photos twice, not its own outputs). One bad input
+never stops the run; the last line is a summary and the exit code is 1 when
+any input failed (2 for usage / model errors).
+
+Trust: ``--checkpoint`` reads only weights into a network built by this code
+(safe for any file). ``--saved_model`` executes the graph stored in the
+SavedModel, which can do anything a TensorFlow program can (read or write
+files); load only SavedModels you exported yourself or otherwise trust.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -58,12 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="output folder")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--model", default=None,
-                     help="bundled model name (default when neither --checkpoint nor --saved_model "
-                          "is given: rdfr_cpu128, 128 px)")
-    src.add_argument("--checkpoint", help="training run directory (config.json + checkpoints/); EMA generator")
-    src.add_argument("--saved_model",
-                     help="SavedModel directory written by experiments.export; loading a SavedModel "
-                          "runs its graph, so only load SavedModels you trust")
+                     help="bundled model name (the default when neither --checkpoint nor "
+                          "--saved_model is given: rdfr_cpu128, 128 px); only weights are read")
+    src.add_argument("--checkpoint", help="training run directory (config.json + "
+                     "checkpoints/); EMA generator. Safe: only weights are "
+                     "read, the network is built by this code")
+    src.add_argument("--saved_model", help="SavedModel directory written by experiments.export. "
+                     "Loading a SavedModel runs the TensorFlow graph stored in it, which can read "
+                     "and write files: load only SavedModels you exported yourself or trust")
     p.add_argument("--aligned", action="store_true", help="inputs are aligned face crops (no detection)")
     p.add_argument("--seed", type=int, default=0, help="noise seed of the first sample; -1 = zero noise")
     p.add_argument("--num_samples", type=int, default=1, help="restorations per face (seeds seed, seed+1, ...)")
@@ -85,16 +97,52 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+OUTPUT_SUBDIRS = ("restored_faces", "restored_imgs", "cmp")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """``path`` is ``folder`` or lies below it (both resolved)."""
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
+
+
+def check_paths(in_path: Path, out_root: Path) -> str:
+    """"" when ``--input`` / ``--output`` may be used together, else the error.
+
+    Refused: an output that is an existing file, and an input inside the
+    output tree (it would be read as input and could be replaced by an output).
+    """
+    if out_root.exists() and not out_root.is_dir():
+        return f"--output {out_root} is a file; give a folder (created if missing)"
+    for sub in OUTPUT_SUBDIRS:
+        if _inside(in_path, out_root / sub):
+            return (f"--input {in_path} lies inside the output tree of --output {out_root} "
+                    f"({out_root / sub}); outputs could replace inputs. Choose another --output "
+                    "or move the inputs.")
+    return ""
+
+
+def _excluded_from_inputs(in_path: Path, out_root: Path) -> tuple:
+    """Folders not to search for inputs: the output folder when it is below the
+    input folder, else (same folder or above) its output sub-folders."""
+    if _inside(out_root, in_path) and out_root.resolve() != in_path.resolve():
+        return (out_root,)
+    return tuple(out_root / sub for sub in OUTPUT_SUBDIRS)
+
+
 class _Outputs:
     """Naming and writing of the output files, counting kept files."""
 
-    def __init__(self, root: Path, ext: str, overwrite: bool, say):
+    def __init__(self, root: Path, ext: str, overwrite: bool, say, inputs=()):
         self.root, self.ext, self.overwrite, self.say = root, ext, overwrite, say
         self.written = 0
         self.kept = 0
+        self.inputs = {Path(p).resolve() for p in inputs}
 
     def write(self, sub: str, name: str, rgb: np.ndarray) -> None:
         path = self.root / sub / f"{name}.{self.ext}"
+        if path.resolve() in self.inputs:  # never replace an input, even with --overwrite
+            raise OSError(f"{path} is one of the inputs; it is never overwritten")
         if image_io.write_image(path, rgb, overwrite=self.overwrite):
             self.written += 1
         else:
@@ -115,6 +163,20 @@ def _output_names(inputs: list[Path], root: Path | None) -> dict:
         if counts[n] > 1:  # x.jpg and x.png in one folder
             names[p] = f"{n}_{p.suffix.lstrip('.').lower()}"
     return names
+
+
+def _number_problem(args) -> str:
+    """"" when the numeric options are finite and in range, else the error."""
+    for name in ("upscale", "min_face_size", "min_confidence"):
+        if not math.isfinite(getattr(args, name)):
+            return f"--{name} must be a finite number, got {getattr(args, name)}"
+    if args.batch_size < 1 or args.upscale <= 0:
+        return "--batch_size must be >= 1 and --upscale > 0"
+    if args.min_face_size < 0 or not 0 <= args.min_confidence <= 1:
+        return "--min_face_size must be >= 0 and --min_confidence in [0, 1]"
+    if args.detection_max_side < 0:
+        return "--detection_max_side must be >= 0 (0 = never downscale)"
+    return ""
 
 
 def _load_runner(args):
@@ -141,13 +203,19 @@ def main(argv=None) -> int:
     if args.seed < 0 and args.num_samples > 1:
         say("error: --seed < 0 means zero noise, which has one sample; use --num_samples 1 or a seed >= 0")
         return 2
-    if args.batch_size < 1 or args.upscale <= 0:
-        say("error: --batch_size must be >= 1 and --upscale > 0")
+    problem = _number_problem(args)
+    if problem:
+        say(f"error: {problem}")
         return 2
     in_path = Path(args.input)
     out_root = Path(args.output)
+    problem = check_paths(in_path, out_root) if in_path.exists() else ""
+    if problem:
+        say(f"error: {problem}")
+        return 2
     if in_path.is_dir():
-        inputs, ignored = image_io.list_images(in_path, exclude=(out_root,))
+        excluded = _excluded_from_inputs(in_path, out_root)
+        inputs, ignored = image_io.list_images(in_path, exclude=excluded)
         names = _output_names(inputs, in_path)
         if ignored:
             say(f"ignoring {len(ignored)} file(s) without an image extension, e.g. {ignored[0]}")
@@ -181,7 +249,7 @@ def main(argv=None) -> int:
         upscale=args.upscale, color_correction=args.color_correction,
         min_face_size=args.min_face_size, min_confidence=args.min_confidence,
     )
-    outputs = _Outputs(out_root, args.ext, args.overwrite, say)
+    outputs = _Outputs(out_root, args.ext, args.overwrite, say, inputs)
     multi = len(seeds) > 1
 
     def suffix(k: int) -> str:

@@ -19,6 +19,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from faceres_tf.errors import UserError
+
 
 @dataclasses.dataclass(frozen=True)
 class WeightsFile:
@@ -51,7 +53,7 @@ INCEPTION_V3_NOTOP = WeightsFile(
 )
 
 
-class MissingWeightsError(FileNotFoundError):
+class MissingWeightsError(UserError, FileNotFoundError):
     """A required pretrained weights file is not on this machine."""
 
 

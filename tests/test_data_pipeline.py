@@ -258,6 +258,59 @@ def test_tfrecord_prepare_round_trip(faces_dir, tmp_path, capsys):
         prepare_tfrecords(faces_dir, out, R, progress=False)
 
 
+def _shards(faces_dir, out, shard_size=2):
+    prepare_tfrecords(faces_dir, out, R, shard_size=shard_size, progress=False)
+    return [Path(s) for s in list_shards(out)]
+
+
+def test_truncated_shard_is_named_and_skipped_and_images_beside_reported(faces_dir, tmp_path,
+                                                                         caplog):
+    """Issue 12 defect 14: one truncated .tfrecord crashed training with a
+    DataLossError naming no file, and images beside the shards were ignored
+    silently."""
+    shards = _shards(faces_dir, tmp_path / "shards")  # 3 shards of 2 faces
+    bad = shards[1]
+    with open(bad, "r+b") as f:
+        f.truncate(bad.stat().st_size - 100)
+    _write_good(tmp_path / "shards" / "extra", n=2)  # a mixed folder
+    caplog.set_level(logging.WARNING, logger="faceres_tf.data")
+    faces = [f.numpy() for f in clean_dataset(tmp_path / "shards", R)]
+    assert len(faces) == 4  # the two intact shards are read
+    assert f"Skipping damaged TFRecord shard {bad}: truncated: record 1" in caplog.text
+    assert "Using 2 of 3 TFRecord shard(s)" in caplog.text
+    assert "3 TFRecord shard(s) and 2 image file(s): only the shards are read" in caplog.text
+
+    from faceres_tf.data import check_data_source
+
+    for s in shards:
+        s.write_bytes(s.read_bytes()[:30])
+    with pytest.raises(DataError, match=r"None of the 3 TFRecord shard\(s\) under .* is usable "
+                                        r"\(e\.g\. .*faces-00000\.tfrecord: truncated"):
+        check_data_source(tmp_path / "shards", "data.train_dir")
+
+
+def test_corrupt_payload_in_intact_shard_is_named(faces_dir, tmp_path):
+    """A record whose frame is intact but whose bytes are damaged passes the
+    quick check; TensorFlow's CRC check fails while training, and the error is
+    turned into one naming the shard."""
+    import tensorflow as tf
+
+    from faceres_tf.data import explain_data_error
+    from faceres_tf.data.tfrecords import shard_problem
+
+    shards = _shards(faces_dir, tmp_path / "shards", shard_size=6)
+    data = bytearray(shards[0].read_bytes())
+    data[200] ^= 0xFF  # inside the first record's payload
+    shards[0].write_bytes(bytes(data))
+    assert shard_problem(shards[0]) == ""
+    with pytest.raises(tf.errors.DataLossError) as err:
+        list(make_dataset(_cfg(), "train", batch_size=2, repeat=False, folder=tmp_path / "shards"))
+    assert str(shards[0]) not in str(err.value)  # TensorFlow does not say which file
+    explained = explain_data_error(tmp_path / "shards", R, err.value)
+    assert isinstance(explained, DataError)
+    assert f"{shards[0]}: record 0: DataLossError" in str(explained)
+
+
 def test_prepare_cli_reports_empty_input(tmp_path, capsys):
     (tmp_path / "in").mkdir()
     rc = prepare_cli.main(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "o"),

@@ -133,3 +133,49 @@ def test_ids_csv(folders, tmp_path):
                                        embedder=MeanColourEmbedder(), progress=False)
     assert report["errors"] == {}
     assert 0 <= report["metrics"]["irecall"] <= report["metrics"]["recall"]
+
+
+def _strict_json(text):
+    def refuse(constant):
+        raise ValueError(f"{constant} is not valid JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_identical_images_give_valid_json_with_null(tmp_path, capsys):
+    """Issue 12 defect 12: PSNR of identical images is inf, which json.dump
+    wrote as the invalid token Infinity."""
+    img = np.random.default_rng(3).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    other = np.clip(img.astype(int) + 9, 0, 255).astype(np.uint8)
+    for name, rest in (("same1", img), ("same2", img), ("diff", other)):
+        _write(tmp_path / "gt", f"{name}.png", img)
+        _write(tmp_path / "restored", f"{name}.png", rest)
+    out = tmp_path / "res.json"
+    args = ["--restored", str(tmp_path / "restored"), "--gt", str(tmp_path / "gt"),
+            "--metrics=psnr,ssim", "--no_progress", "--out", str(out)]
+    # some pairs identical: the mean leaves them out and stays finite
+    assert evaluate.main(args) == 0
+    report = _strict_json(out.read_text())
+    assert report["metrics"]["psnr"] == pytest.approx(psnr(img, other))
+    per = {r["name"]: r for r in report["per_image"]}
+    assert per["same1"]["psnr"] is None and per["diff"]["psnr"] > 0
+    assert report["non_finite"] == {"per_image[1].psnr": "inf", "per_image[2].psnr": "inf"}
+    # every pair identical: the mean itself is inf -> null, and the table says so
+    (tmp_path / "restored" / "diff.png").unlink()
+    (tmp_path / "gt" / "diff.png").unlink()
+    assert evaluate.main(args + ["--overwrite"]) == 0
+    text = capsys.readouterr().out
+    report = _strict_json(out.read_text())
+    assert report["metrics"]["psnr"] is None and report["metrics"]["ssim"] == 1.0
+    assert report["non_finite"]["metrics.psnr"] == "inf"
+    assert "PSNR↑: not finite (inf = identical images); written as null in the JSON file" in text
+
+
+def test_out_that_is_an_input_is_refused(folders, tmp_path, capsys):
+    rest, gt = folders
+    target = gt / "0000.png"
+    before = target.read_bytes()
+    assert evaluate.main(["--restored", str(rest), "--gt", str(gt), "--metrics=psnr",
+                          "--out", str(target), "--overwrite", "--no_progress"]) == 2
+    assert "is one of the inputs" in capsys.readouterr().err
+    assert target.read_bytes() == before

@@ -21,7 +21,13 @@ from faceres_tf.data.image_io import (
     read_image_rgb,
     scan_images,
 )
-from faceres_tf.data.pipeline import clean_dataset, load_validation_pairs, make_dataset
+from faceres_tf.data.pipeline import (
+    check_data_source,
+    clean_dataset,
+    explain_data_error,
+    load_validation_pairs,
+    make_dataset,
+)
 from faceres_tf.data.tfrecords import list_shards, prepare_tfrecords
 
 __all__ = [
@@ -30,9 +36,11 @@ __all__ = [
     "DataError",
     "ImageReadError",
     "bfr",
+    "check_data_source",
     "clean_dataset",
     "degrade",
     "degrade_pair",
+    "explain_data_error",
     "list_images",
     "list_shards",
     "load_face",

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faceres_tf.errors import UserError
 from faceres_tf.image_io import IMAGE_EXTENSIONS, ImageReadError, read_size
 from faceres_tf.image_io import list_images as _list_image_files
 from faceres_tf.image_io import read_rgb as read_image_rgb
@@ -54,7 +55,7 @@ __all__ = [
 FULL_CHECK_MAX_FILES = 5000
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """Unusable training data (missing/empty folder, nothing readable)."""
 
 

@@ -5,7 +5,12 @@ Output convention: ``(degraded, target)``, both float32 (B, R, R, 3) in
 
 Sources (auto-detected from the folder):
 
-* a folder with ``*.tfrecord`` shards (made by ``faceres_tf.data.prepare``),
+* a folder with ``*.tfrecord`` shards (made by ``faceres_tf.data.prepare``).
+  Every shard's record framing is checked before use (cheap): a truncated or
+  garbled shard is skipped with a warning naming it; image files beside the
+  shards are reported (they are not read). A payload damaged inside an intact
+  frame stops training with an error naming the shard
+  (:func:`explain_data_error`), after the checkpoint is written;
 * otherwise a folder of images (``faceres_tf.image_io``, recursive). Files are
   validated before training (one warning per unreadable file, a summary count,
   :class:`DataError` naming the folder if none is readable); images are
@@ -30,13 +35,14 @@ import tensorflow as tf
 
 from faceres_tf.data import degradations
 from faceres_tf.data.image_io import (
+    IMAGE_EXTENSIONS,
     DataError,
     ImageReadError,
     list_images,
     load_face,
     scan_images,
 )
-from faceres_tf.data.tfrecords import list_shards, parse_example
+from faceres_tf.data.tfrecords import check_shards, find_bad_records, list_shards, parse_example
 
 logger = logging.getLogger("faceres_tf.data")
 
@@ -45,7 +51,9 @@ __all__ = [
     "DataError",
     "list_images",
     "resolve_folder",
+    "check_data_source",
     "clean_dataset",
+    "explain_data_error",
     "make_dataset",
     "load_validation_pairs",
 ]
@@ -152,10 +160,76 @@ def clean_dataset(folder, resolution: int, *, shuffle: bool = False, seed: int =
     folder = resolve_folder(folder)
     shards = list_shards(folder)
     if shards:
+        shards = usable_shards(folder, shards)
         logger.info("Reading %d TFRecord shard(s) from %s", len(shards), folder)
         return _tfrecord_source(shards, resolution, shuffle, seed, num_shards, shard_index,
                                 shuffle_buffer)
     return _image_source(folder, resolution, shuffle, seed, num_shards, shard_index)
+
+
+def _count_images(folder: Path) -> int:
+    exts = {e.lower() for e in IMAGE_EXTENSIONS}
+    return sum(1 for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in exts)
+
+
+def usable_shards(folder, shards) -> list:
+    """The shards of ``folder`` whose framing is intact.
+
+    Each damaged shard gets one warning naming it and the problem and is left
+    out (the others are used); :class:`DataError` naming the folder when none
+    is usable. A folder holding both shards and image files is reported: only
+    the shards are read.
+    """
+    folder = Path(folder)
+    good, bad = check_shards(shards)
+    for path, reason in bad:
+        logger.warning("Skipping damaged TFRecord shard %s: %s", path, reason)
+    if not good:
+        raise DataError(
+            f"None of the {len(shards)} TFRecord shard(s) under {str(folder)!r} is usable "
+            f"(e.g. {bad[0][0]}: {bad[0][1]}); re-create them with "
+            "`python -m faceres_tf.data.prepare`."
+        )
+    if bad:
+        logger.warning("Using %d of %d TFRecord shard(s) under %s; %d skipped as damaged.",
+                       len(good), len(shards), folder, len(bad))
+    images = _count_images(folder)
+    if images:
+        logger.warning(
+            "%s holds %d TFRecord shard(s) and %d image file(s): only the shards are read, the "
+            "images are NOT used. Move the images to their own folder, or add them to the "
+            "shards with `python -m faceres_tf.data.prepare`.", folder, len(shards), images)
+    return good
+
+
+def check_data_source(folder, what: str = "data folder") -> str:
+    """Checks, before anything is created, that ``folder`` can feed training:
+    usable TFRecord shards or at least one image file. Returns "tfrecord" or
+    "images"; raises :class:`DataError` naming ``what`` and the folder."""
+    path = resolve_folder(folder)
+    if not path.is_dir():
+        raise DataError(f"{what}: {str(path)!r} does not exist or is not a folder; give a folder "
+                        "of aligned face images or of TFRecord shards.")
+    shards = list_shards(path)
+    if shards:
+        usable_shards(path, shards)
+        return "tfrecord"
+    list_images(path)  # DataError naming the folder when it holds no image
+    return "images"
+
+
+def explain_data_error(folder, resolution: int, error: Exception) -> Exception:
+    """Turns a TensorFlow error raised by the input pipeline into a
+    :class:`DataError` naming the damaged shard(s) of ``folder`` when it can
+    find them (reads every record, so only on the error path)."""
+    path = resolve_folder(folder)
+    shards = list_shards(path)
+    bad = find_bad_records(shards, int(resolution)) if shards else []
+    if not bad:
+        return error
+    names = "; ".join(f"{p}: {r}" for p, r in bad)
+    return DataError(f"damaged training data in {len(bad)} TFRecord shard(s): {names}. Remove or "
+                     "re-create them (`python -m faceres_tf.data.prepare`), then rerun to resume.")
 
 
 def _pair_fn(cfg, base_seed, flip: bool):

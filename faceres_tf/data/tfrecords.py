@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,96 @@ def list_shards(folder) -> list:
     if not root.is_dir():
         return []
     return sorted(str(p.resolve()) for p in root.rglob("*.tfrecord") if p.is_file())
+
+
+# ---- checking shards before training --------------------------------------
+def _crc32c_table() -> list:
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC32C_TABLE = _crc32c_table()
+
+
+def _masked_crc32c(data: bytes) -> int:
+    """TFRecord's masked CRC32C (Castagnoli) of ``data`` (used on 8-byte headers)."""
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = _CRC32C_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    crc ^= 0xFFFFFFFF
+    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def shard_problem(path) -> str:
+    """Checks a TFRecord file's framing without reading the payloads.
+
+    Walks the records (8-byte length, its CRC, payload, payload CRC) by
+    seeking; returns "" when the file ends exactly after a whole record, else
+    what is wrong (empty, truncated, garbled length). Cheap (one small read per
+    record), so it runs on every shard before training. Corruption *inside*
+    a payload is found later by TensorFlow's CRC check (see
+    :func:`find_bad_records`).
+    """
+    path = str(path)
+    try:
+        size = os.path.getsize(path)
+        if size == 0:
+            return "empty file (0 bytes)"
+        n, offset = 0, 0
+        with open(path, "rb") as f:
+            while offset < size:
+                f.seek(offset)
+                header = f.read(12)
+                if len(header) < 12:
+                    return f"truncated: {size - offset} stray byte(s) after record {n}"
+                length = int.from_bytes(header[:8], "little")
+                if _masked_crc32c(header[:8]) != int.from_bytes(header[8:], "little"):
+                    return f"not a TFRecord file, or garbled at record {n} (byte {offset})"
+                end = offset + 12 + length + 4
+                if end > size:
+                    return (f"truncated: record {n} needs {end - offset} bytes from byte "
+                            f"{offset}, the file has {size - offset}")
+                offset, n = end, n + 1
+    except OSError as e:
+        return f"unreadable ({e.strerror or e})"
+    return ""
+
+
+def check_shards(shards) -> tuple:
+    """``(usable, bad)``: the shards whose framing is intact, and
+    ``[(path, reason)]`` for the others."""
+    usable, bad = [], []
+    for path in shards:
+        reason = shard_problem(path)
+        (bad.append((path, reason)) if reason else usable.append(path))
+    return usable, bad
+
+
+def find_bad_records(shards, resolution: int, limit: int = 10) -> list:
+    """Reads every record of ``shards`` (TensorFlow checks each payload's CRC)
+    and decodes its image; returns ``[(path, reason)]`` for the first ``limit``
+    shards that fail. Slow (reads everything): used only to explain an error
+    raised while training."""
+    bad = []
+    for path in shards:
+        n = 0
+        try:
+            for rec in tf.data.TFRecordDataset(path):
+                parse_example(rec, resolution)
+                n += 1
+        except (tf.errors.OpError, ValueError) as e:
+            msg = re.sub(r"\{\{.*?\}\}|\[Op:[^\]]*\]|\[\[.*?\]\]", "",
+                         str(getattr(e, "message", e)))
+            msg = " ".join(msg.split())[:200]
+            bad.append((path, f"record {n}: {type(e).__name__}: {msg}"))
+            if len(bad) >= limit:
+                break
+    return bad
 
 
 def encode_example(face: np.ndarray, filename: str = "", image_format: str = "png",

@@ -56,14 +56,35 @@ def convert_state_dicts(lin_sd: Mapping[str, np.ndarray],
 
 
 def load_torch_state_dict(path: str) -> dict[str, np.ndarray]:
+    """Reads a ``.pth`` state dict of tensors without running code from it.
+
+    ``torch.load(..., weights_only=True)`` unpickles only tensors and plain
+    containers; a file that needs more (a pickled module, or code) is refused.
+    PyTorch older than 1.13 has no ``weights_only`` and would unpickle
+    arbitrary objects, so it is refused too.
+    """
     try:
         import torch  # optional, only for this conversion
     except ImportError as e:
         raise SystemExit("convert_lpips_weights needs PyTorch to read .pth files: "
                          "pip install torch (CPU build is enough), on any machine.") from e
-    sd = torch.load(path, map_location="cpu")
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except TypeError as e:
+        if "weights_only" not in str(e):
+            raise
+        raise SystemExit(
+            f"PyTorch {getattr(torch, '__version__', '?')} cannot load {path} safely (no "
+            "weights_only=True, added in 1.13); upgrade torch (pip install -U torch).") from None
+    except Exception as e:  # noqa: BLE001 - torch raises UnpicklingError / RuntimeError
+        raise SystemExit(
+            f"{path}: not loadable as plain tensors with torch.load(weights_only=True) "
+            f"({type(e).__name__}: {' '.join(str(e).split())[:200]}); only state dicts of "
+            "tensors are accepted.") from None
     if hasattr(sd, "state_dict"):
         sd = sd.state_dict()
+    if not isinstance(sd, dict):
+        raise SystemExit(f"{path}: expected a state dict (name -> tensor), got {type(sd).__name__}")
     return {k: v.detach().cpu().numpy() for k, v in sd.items()}
 
 

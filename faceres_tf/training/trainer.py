@@ -11,8 +11,10 @@ gradients summed over replicas equal the single-device gradients.
 The loop: per-replica step -> strategy.run -> EMA update (cross-replica) ->
 log / checkpoint / evaluate / sample on the chief. SIGINT and SIGTERM stop the
 loop after the current step and write a checkpoint; restarting with the same
-workdir resumes from the latest checkpoint (step, G, G_ema, D, both optimizers,
-data seed) and trains up to ``train.steps``.
+workdir resumes from the newest usable checkpoint (step, G, G_ema, D, both
+optimizers, data seed) and trains up to ``train.steps``. What resume guarantees
+(locking, checkpoint fallback, config changes, superseded records) is described
+in :func:`train` and the README section "What happens when things go wrong".
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ import tensorflow as tf
 
 from faceres_tf import data as fdata
 from faceres_tf.augment import adv_augment
-from faceres_tf.config import Config
+from faceres_tf.config import Config, validate
+from faceres_tf.errors import RunDirError, UserError
 from faceres_tf.losses import (
     discriminator_logistic_loss,
     generator_nonsaturating_loss,
@@ -39,9 +42,11 @@ from faceres_tf.losses import (
     reconstruction_loss,
 )
 from faceres_tf.models import build_discriminator, build_generator
+from faceres_tf.training import checkpoint as ckpt_lib
 from faceres_tf.training import ema as ema_lib
 from faceres_tf.training import run_dir as rd
 from faceres_tf.training.evaluation import evaluate_restoration, save_grid
+from faceres_tf.training.run_lock import RunLock
 from faceres_tf.training.strategy import is_chief
 
 logger = logging.getLogger("faceres_tf.train")
@@ -126,14 +131,24 @@ class Trainer:
             generator_ema=self.G_ema, discriminator=self.D, g_optimizer=self.g_opt,
             d_optimizer=self.d_opt,
         )
+        self.manager = self._make_manager()
+        self._restored_step: int | None = None  # set by restore()
+        self._saved_step: int | None = None  # step of the newest checkpoint on disk
+        self._compile_steps()
+
+    def _make_manager(self) -> tf.train.CheckpointManager:
         ckpt_dir = self.run_dir / "checkpoints"
         if not self.chief:  # MultiWorker: non-chief workers write to a scratch dir
-            task_id = getattr(strategy.cluster_resolver, "task_id", 0)
+            task_id = getattr(self.strategy.cluster_resolver, "task_id", 0)
             ckpt_dir = self.run_dir / f".worker_{task_id}_checkpoints"
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, str(ckpt_dir), max_to_keep=cfg.train.keep_checkpoints
+        elif ckpt_lib.read_index(ckpt_dir)[1].startswith("unreadable"):
+            kept = ckpt_lib.set_index_aside(ckpt_dir)
+            logger.warning("Checkpoint index %s is unreadable; kept as %s, rebuilt from the "
+                           "checkpoint files on restore.", ckpt_dir / ckpt_lib.INDEX_FILE,
+                           kept.name)
+        return tf.train.CheckpointManager(
+            self.checkpoint, str(ckpt_dir), max_to_keep=self.cfg.train.keep_checkpoints
         )
-        self._compile_steps()
 
     def _build(self, cfg: Config, strategy, perceptual_extractor):
         """Creates models, optimizers and counters inside ``strategy.scope()``."""
@@ -262,16 +277,71 @@ class Trainer:
 
     # ------------------------------------------------------------------- loop
     def restore(self) -> int:
+        """Restores the newest usable checkpoint of ``run_dir/checkpoints``;
+        returns the step (0 for a new run).
+
+        The checkpoints are found from their files and checked tensor by
+        tensor (:mod:`faceres_tf.training.checkpoint`): a missing or garbled
+        index file, or a truncated newest checkpoint, falls back to the newest
+        one that reads back, with a warning naming what was skipped and why.
+        Raises :class:`RunDirError` when checkpoints exist but none is usable.
+        On the chief, also repairs the index file, moves unusable checkpoints
+        to ``checkpoints/unusable/``, removes temporaries of a killed save and
+        moves metrics records past the restored step to
+        ``metrics_superseded.jsonl``.
+        """
         # Every worker restores the chief's checkpoint, so all resume from the
         # same state (non-chief workers only *write* to their scratch dirs).
-        latest = tf.train.latest_checkpoint(str(self.run_dir / "checkpoints"))
-        if latest:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
-            logger.info("Resumed from %s (step %d)", latest, int(self.step.numpy()))
-        return int(self.step.numpy())
+        ckpt_dir = self.run_dir / "checkpoints"
+        plan = ckpt_lib.find_restorable(ckpt_dir)
+        for ck, reason in plan.skipped:
+            logger.warning("Skipping checkpoint %s: %s", ck.prefix, reason)
+        if plan.chosen is not None:
+            try:
+                self.checkpoint.restore(plan.chosen.prefix).assert_existing_objects_matched()
+            except (AssertionError, ValueError, tf.errors.OpError) as e:
+                raise RunDirError(
+                    f"checkpoint {plan.chosen.prefix} does not fit this model and trainer "
+                    f"({' '.join(str(e).split())[:300]}); use another --workdir."
+                ) from e
+            logger.info("Resumed from %s (step %d)", plan.chosen.prefix, int(self.step.numpy()))
+        step = int(self.step.numpy())
+        if self.chief:
+            self._tidy_after_restore(plan, step)
+        self._restored_step = step
+        self._saved_step = step if plan.chosen is not None else None
+        return step
+
+    def _tidy_after_restore(self, plan, step: int) -> None:
+        ckpt_dir = self.run_dir / "checkpoints"
+        for ck, _ in plan.skipped:
+            dest = ckpt_lib.set_aside(ckpt_dir, ck)
+            logger.warning("Moved the unusable %s to %s", ck.name, dest)
+        removed = (ckpt_lib.remove_stale_temporaries(ckpt_dir)
+                   + rd.remove_run_temporaries(self.run_dir))
+        if removed:
+            logger.info("Removed temporaries of an interrupted write: %s", ", ".join(removed))
+        if plan.chosen is not None:
+            name, problem = ckpt_lib.read_index(ckpt_dir)
+            if problem or name != plan.chosen.name:
+                logger.warning("Checkpoint index %s was %s; rewritten to name %s.",
+                               ckpt_dir / ckpt_lib.INDEX_FILE,
+                               problem or f"pointing at {name}", plan.chosen.name)
+                ckpt_lib.write_index(ckpt_dir, plan.chosen, plan.older)
+                self.manager = self._make_manager()
+        moved = rd.supersede_metrics_after(self.run_dir, step)
+        if moved:
+            logger.warning("%d metrics record(s) of steps after %d (lost with the interrupted "
+                           "session) moved to %s.", moved, step, rd.SUPERSEDED_METRICS)
+
+    @property
+    def has_checkpoint(self) -> bool:
+        """True once a checkpoint of this run exists (restored or written)."""
+        return self._saved_step is not None
 
     def save(self) -> str:
         path = self.manager.save(checkpoint_number=int(self.step.numpy()))
+        self._saved_step = int(self.step.numpy())
         return path
 
     def evaluate(self, val_pairs) -> dict:
@@ -292,7 +362,7 @@ class Trainer:
         """
         cfg = self.cfg.train
         total = int(steps if steps is not None else cfg.steps)
-        start = self.restore()
+        start = self._restored_step if self._restored_step is not None else self.restore()
         writer = rd.MetricsWriter(self.run_dir)
         tb = tf.summary.create_file_writer(str(self.run_dir / "tensorboard")) if self.chief else None
         if val_pairs is None and self.chief:
@@ -329,7 +399,7 @@ class Trainer:
         step = start
         try:
             while step < total and not stop["flag"]:
-                batch = next(iterator)
+                batch = self._next_batch(iterator)
                 out = self.train_step(batch)
                 step = int(self.step.numpy())
                 r1_every = self.cfg.loss.r1_interval
@@ -356,7 +426,7 @@ class Trainer:
                     bar.update(step - bar.n)
                     bar.set_postfix(g=f"{float(out['g_loss']):.3f}", d=f"{float(out['d_loss']):.3f}",
                                     img_s=f"{(step - n0) * self.global_batch / max(time.time() - t0, 1e-9):.1f}")
-                if step % cfg.ckpt_every == 0:
+                if step % cfg.ckpt_every == 0 and self._saved_step != step:
                     self.save()
                 if val_pairs is not None and self.chief and (
                         step % cfg.eval_every == 0 or step == total):
@@ -369,8 +439,9 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
-            path = self.save()
-            logger.info("Checkpoint %s written at step %d", path, step)
+            if step != start and self._saved_step != step:  # nothing new when no step ran
+                path = self.save()
+                logger.info("Checkpoint %s written at step %d", path, step)
             for sig, h in old_handlers.items():
                 signal.signal(sig, h)
             if tb is not None:
@@ -379,6 +450,17 @@ class Trainer:
         if interrupted:
             logger.warning("Stopped at step %d of %d; rerun the same command to resume.", step, total)
         return TrainResult(step, interrupted, last_eval)
+
+    def _next_batch(self, iterator):
+        """``next(iterator)``; a damaged TFRecord shard becomes a DataError naming it."""
+        try:
+            return next(iterator)
+        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
+            explained = fdata.explain_data_error(self.cfg.data.train_dir,
+                                                 self.cfg.model.resolution, e)
+            if explained is e:
+                raise
+            raise explained from e
 
     def _eval_and_log(self, val_pairs, step, writer, tb) -> dict:
         res = self.evaluate(val_pairs)
@@ -405,34 +487,88 @@ class Trainer:
 
 def train(cfg: Config, workdir, strategy: tf.distribute.Strategy | None = None,
           steps: int | None = None, progress: bool = True, perceptual_extractor=None,
-          stop_after: int | None = None) -> TrainResult:
+          stop_after: int | None = None, allow_config_change: bool = False) -> TrainResult:
     """Library entry point: prepares ``workdir``, trains (or resumes) to ``steps``.
+
+    Before anything is created: the config is validated and the training data
+    checked (a :class:`faceres_tf.errors.UserError` otherwise). The chief then
+    locks ``workdir`` (:class:`RunLock`; a second training on it gets
+    :class:`RunLockedError`), compares the config with the run's saved one
+    (:func:`run_dir.check_resume_config`; changed training fields need
+    ``allow_config_change``, and are recorded with their step), restores the
+    newest usable checkpoint and trains. When a new run fails with a user
+    error before its first checkpoint, what it created is removed again.
 
     The drivers in ``experiments/`` call this after parsing flags; it reads no flags.
     """
     from faceres_tf.training.strategy import make_strategy
 
+    validate(cfg)
+    fdata.check_data_source(cfg.data.train_dir, what="data.train_dir (--data_dir)")
     strategy = strategy or make_strategy()
     workdir = Path(workdir)
-    chief = is_chief(strategy)
-    if chief:
-        rd.prepare_run_dir(workdir, cfg, {
-            "strategy": type(strategy).__name__,
-            "replicas": strategy.num_replicas_in_sync,
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-        })
-    else:
+    if not is_chief(strategy):  # workers write only to their scratch checkpoint dir
         workdir.mkdir(parents=True, exist_ok=True)
-    handler = rd.add_file_logging(workdir, logger) if chief else None
-    try:
         trainer = Trainer(cfg, workdir, strategy, perceptual_extractor=perceptual_extractor)
-        if chief:
-            saved = cfg.to_dict()
-            saved["resolved"] = {"perceptual_weights": str(trainer.perceptual_source)}
-            rd.write_json(workdir / "config.json", saved)
         return trainer.fit(steps=steps, progress=progress, stop_after=stop_after)
+
+    was_new, existed = rd.is_new_run_dir(workdir), workdir.exists()
+    lock = _lock_run_dir(workdir)
+    handler, trainer, discard = None, None, False
+    try:
+        has_checkpoints = bool(ckpt_lib.list_checkpoints(workdir / "checkpoints"))
+        changes = rd.check_resume_config(workdir, cfg, allow_config_change, has_checkpoints)
+        handler = rd.add_file_logging(workdir, logger)
+        trainer = Trainer(cfg, workdir, strategy, perceptual_extractor=perceptual_extractor)
+        step = trainer.restore()
+        _record_session(trainer, step, changes, steps)
+        return trainer.fit(steps=steps, progress=progress, stop_after=stop_after)
+    except UserError:
+        discard = was_new and (trainer is None or not trainer.has_checkpoint)
+        raise
     finally:
         if handler is not None:
             logger.removeHandler(handler)
             handler.close()
+        lock.release()
+        if discard:
+            _discard_new_run(workdir, existed)
+
+
+def _lock_run_dir(workdir: Path) -> RunLock:
+    """Creates the run directory's layout and takes its lock."""
+    try:
+        rd.ensure_layout(workdir)
+        return RunLock(workdir).acquire()
+    except PermissionError as e:
+        raise RunDirError(f"cannot write to --workdir {workdir}: {e.strerror} ({e.filename}); "
+                          "choose a writable folder") from None
+
+
+def _record_session(trainer: Trainer, step: int, changes: dict, steps: int | None) -> None:
+    """config.json / run_info.json for a session resumed at ``step``; logs the changes."""
+    cfg, strategy = trainer.cfg, trainer.strategy
+    saved = cfg.to_dict()
+    saved["resolved"] = {"perceptual_weights": str(trainer.perceptual_source)}
+    rd.record_session(trainer.run_dir, saved, step, changes, {
+        "strategy": type(strategy).__name__,
+        "replicas": strategy.num_replicas_in_sync,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "target_steps": int(steps if steps is not None else cfg.train.steps),
+    })
+    for key, (old, new) in changes.items():
+        level = logging.INFO if key in rd.RESUME_FREE_FIELDS else logging.WARNING
+        logger.log(level, "Config change from step %d on: %s %r -> %r", step, key, old, new)
+
+
+def _discard_new_run(workdir: Path, existed: bool) -> None:
+    """Removes what a new run created before failing on a user error (it had
+    no checkpoint yet), so a corrected command starts from a clean slate."""
+    import shutil
+
+    if existed:  # an empty folder the user made: empty it again, keep it
+        for p in workdir.iterdir():
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)

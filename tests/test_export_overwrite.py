@@ -1,0 +1,97 @@
+"""Export overwrites only what is recognisably an earlier export (issue 12, defect 5)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow as tf  # noqa: E402
+
+import faceres_tf  # noqa: E402
+from faceres_tf import export  # noqa: E402
+from faceres_tf.errors import UnsafePathError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def generator():
+    return faceres_tf.build_generator(faceres_tf.presets.get("test"))
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, generator):
+    run = tmp_path_factory.mktemp("model") / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text(faceres_tf.presets.get("test").to_json())
+    tf.train.Checkpoint(generator_ema=generator).save(str(run / "checkpoints" / "ckpt"))
+    return run
+
+
+def test_export_onto_an_ordinary_file_is_refused_even_with_overwrite(run_dir, tmp_path):
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"my holiday photo")
+    with pytest.raises(UnsafePathError, match="photo.jpg exists and is a file that is not an "
+                                              "earlier export"):
+        export.export_run(run_dir, photo, fmt="saved_model", overwrite=True)
+    assert photo.read_bytes() == b"my holiday photo"
+    assert [p.name for p in tmp_path.iterdir()] == ["photo.jpg"]  # no staging left behind
+
+    # the same through the driver: one line, exit 2
+    from absl import flags
+
+    from experiments import export as driver
+
+    flags.FLAGS(["export", f"--workdir={run_dir}", f"--out={photo}", "--overwrite"])
+    try:
+        assert driver.main([]) == 2
+    finally:
+        flags.FLAGS.unparse_flags()
+    assert photo.read_bytes() == b"my holiday photo"
+
+
+def test_folder_that_is_not_an_export_is_never_deleted(run_dir, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "export_info.json").write_text('{"my": "notes"}')  # same name, not ours
+    (mine / "thesis.tex").write_text("x")
+    with pytest.raises(UnsafePathError, match="not an earlier export"):
+        export.export_run(run_dir, mine, fmt="saved_model", overwrite=True)
+    assert sorted(p.name for p in mine.iterdir()) == ["export_info.json", "thesis.tex"]
+
+
+def test_earlier_export_is_replaced_only_when_it_holds_nothing_else(run_dir, tmp_path):
+    out = tmp_path / "exported"
+    export.export_run(run_dir, out, fmt="saved_model")
+    assert (out / export.EXPORT_MARKER).is_file()
+    assert (out / "saved_model" / "saved_model.pb").is_file()
+    with pytest.raises(FileExistsError, match="pass --overwrite"):
+        export.export_run(run_dir, out, fmt="saved_model")
+    (out / "notes.txt").write_text("added by the user")
+    with pytest.raises(UnsafePathError, match=r"also holds \['notes.txt'\]"):
+        export.export_run(run_dir, out, fmt="saved_model", overwrite=True)
+    assert (out / "notes.txt").is_file()
+    (out / "notes.txt").unlink()
+    # an export written before the marker existed: export_info.json with its keys
+    (out / export.EXPORT_MARKER).unlink()
+    stamp = (out / "saved_model" / "saved_model.pb").stat().st_mtime_ns
+    info = export.export_run(run_dir, out, fmt="saved_model", overwrite=True)
+    assert info["resolution"] == 32 and (out / export.EXPORT_MARKER).is_file()
+    assert (out / "saved_model" / "saved_model.pb").stat().st_mtime_ns != stamp  # replaced
+    assert json.loads((out / "export_info.json").read_text())["generator"] == "ema"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exported"]  # no staging left behind
+
+
+def test_single_file_exports_replace_only_their_own_kind(generator, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x")
+    with pytest.raises(UnsafePathError, match="not a .tflite model"):
+        export.export_tflite(generator, notes, overwrite=True)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("x")
+    with pytest.raises(UnsafePathError, match="not a SavedModel folder"):
+        export.export_saved_model(generator, folder, overwrite=True)
+    assert notes.read_text() == "x" and (folder / "keep.txt").read_text() == "x"
