@@ -240,6 +240,11 @@ def resolve_config(preset, overrides, data_dir=None, val_dir=None, steps=None, b
     try:
         return override(cfg, updates)
     except ValueError as e:
+        for key, value in updates.items():  # name the setting that is wrong
+            try:
+                override(cfg, {key: value})
+            except ValueError as single:
+                raise UserError(f"{key}={value}: {single}") from None
         raise UserError(e) from None
 
 
