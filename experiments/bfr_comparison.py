@@ -33,10 +33,9 @@ from absl import flags
 
 from experiments import cli, options, reports
 from experiments.cli import UserError
-from experiments.evalset import EvalSet, build_eval_set, write_inputs
-from experiments.run_eval import evaluate_run, summarize
+from experiments.evalset import EvalSet, write_inputs
+from experiments.run_eval import evaluate_run, prepare_evaluation, summarize
 from experiments.runs import RunKeeper, check_trainable, checkpoint_step, plan_run
-from experiments.scoring import Scorer
 
 options.define_training_flags()
 options.define_eval_flags()
@@ -120,15 +119,11 @@ def run_experiment(opts: options.ExpOptions, run_dir=None, methods=None, lq_dir=
 
     methods = parse_methods(f"{k}={v}" for k, v in (methods or {}).items())
     run, cfg, source = our_model(opts, run_dir)
-    ndeg = 1 if lq_dir else opts.num_eval_degradations
-    evalset = build_eval_set(cfg, opts.eval_dir, ndeg, opts.num_eval_faces, lq_dir=lq_dir)
-    workdir = Path(opts.workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    write_inputs(workdir / "eval_inputs", evalset)
+    evalset, scorer = prepare_evaluation(opts, cfg, lq_dir)
+    write_inputs(Path(opts.workdir) / "eval_inputs", evalset)
     if run is not None:
         RunKeeper(opts).ensure_trained(run)
         run_dir = run.run_dir
-    scorer = Scorer(opts, to_uint8(evalset.target))
     ours = evaluate_run(run_dir, evalset, scorer, opts.num_noise_seeds)
     rows = [_row("RDFR (ours, this run)", str(run_dir), [ours], len(evalset))]
     notes = []

@@ -34,8 +34,9 @@ from absl import flags
 
 from experiments import cli, options, reports
 from experiments.cli import UserError
-from experiments.evalset import EvalSet, build_eval_set, restore, write_pngs
-from experiments.runs import RunKeeper, check_trainable, plan_run
+from experiments.evalset import EvalSet, restore, write_pngs
+from experiments.run_eval import prepare_evaluation
+from experiments.runs import RunKeeper, plan_variants
 from experiments.scoring import Scorer
 from experiments.variant_table import skip_variants
 
@@ -58,26 +59,20 @@ CSV_FIELDS = ["variant", "num_skips", "status", "steps", "noise_seeds", "eval_im
 def run_experiment(opts: options.ExpOptions, skips=(0, 1, 2, 4, 6),
                    results_name: str = "noise_results") -> dict:
     """Restores with ``opts.num_noise_seeds`` draws per n in ``skips`` and reports diversity."""
-    from faceres_tf.training.evaluation import to_uint8
-
     if opts.num_noise_seeds < 2:
         raise UserError("--num_noise_seeds must be >= 2 to measure diversity")
     cfg0 = options.base_config(opts)
     variants = skip_variants([int(n) for n in skips], cfg0.model.resolution)
-    plans = {v.name: plan_run(v.name, 0, options.variant_config(cfg0, v.updates, 0), opts.workdir)
-             for v in variants if v.skipped is None}
-    check_trainable(plans.values())
-    evalset = build_eval_set(cfg0, opts.eval_dir, opts.num_eval_degradations, opts.num_eval_faces)
+    plans = plan_variants(variants, cfg0, opts.workdir, [0])  # training seed 0
+    evalset, scorer = prepare_evaluation(opts, cfg0)
     workdir = Path(opts.workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    scorer = Scorer(opts, to_uint8(evalset.target))
     keeper = RunKeeper(opts)
     rows, samples = [], {}
     for v in variants:
         if v.skipped is not None:
             rows.append({"variant": v.label, **v.fields, "status": "skipped: " + v.skipped})
             continue
-        run = plans[v.name]
+        run = plans[v.name][0]
         info = keeper.ensure_trained(run)
         draws = _draws(run.run_dir, evalset, opts.num_noise_seeds)
         samples[v.label] = draws

@@ -70,7 +70,8 @@ def define_training_flags() -> None:
                       "workers, else MirroredStrategy over local GPUs (or the CPU).")
     flags.DEFINE_integer("cpu_replicas", 0, "Split the CPU into N logical devices (N replicas "
                          "of MirroredStrategy on a CPU-only machine; testing).")
-    flags.DEFINE_enum("perceptual", None, ["vgg19", "off"], "Shortcut for --set=loss.perceptual=...")
+    flags.DEFINE_enum("perceptual", None, ["vgg19", "off"],
+                      "Shortcut for --set=loss.perceptual=...")
     flags.DEFINE_string("vgg_weights", None, "Path of the VGG19 notop .h5 (default: Keras cache).")
     flags.DEFINE_bool("progress", True, "Show a progress bar while training.")
 

@@ -81,7 +81,8 @@ def header_lines(title: str, cfg, opts, evalset=None, extra: Iterable[str] = ())
     lines = [f"# {title}", "",
              f"- preset: `{cfg.name}` ({cfg.model.resolution} px, batch {cfg.train.batch_size}, "
              f"perceptual loss {cfg.loss.perceptual}, alpha {cfg.loss.alpha:g})",
-             f"- steps per variant: {cfg.train.steps}; training seeds per variant: {opts.num_seeds}",
+             f"- steps per variant: {cfg.train.steps}; training seeds per variant: "
+             f"{opts.num_seeds}",
              f"- training data: `{cfg.data.train_dir}`"]
     if evalset is not None:
         lines.append(f"- evaluation set: {evalset.description}")

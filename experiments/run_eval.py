@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.evalset import ZERO_NOISE, EvalSet, restore, write_pngs
+from experiments.evalset import ZERO_NOISE, EvalSet, build_eval_set, restore, write_pngs
 from experiments.scoring import Score, Scorer
 
 
@@ -46,6 +46,17 @@ class RunEval:
     def scores(self) -> list:
         """(label, Score) of every evaluation: ``zero``, then ``draw0``, ``draw1``, ..."""
         return [("zero", self.zero)] + [(f"draw{s}", sc) for s, sc in enumerate(self.draws)]
+
+
+def prepare_evaluation(opts, cfg, lq_dir=None) -> tuple:
+    """The evaluation set of ``cfg`` (a :class:`~experiments.cli.UserError` for a
+    bad ``--eval_dir``), then ``--workdir`` is created; returns ``(evalset, scorer)``."""
+    from faceres_tf.training.evaluation import to_uint8
+
+    num_degradations = 1 if lq_dir else opts.num_eval_degradations
+    evalset = build_eval_set(cfg, opts.eval_dir, num_degradations, opts.num_eval_faces, lq_dir)
+    Path(opts.workdir).mkdir(parents=True, exist_ok=True)
+    return evalset, Scorer(opts, to_uint8(evalset.target))
 
 
 def evaluate_run(run_dir, evalset: EvalSet, scorer: Scorer, num_noise_seeds: int) -> RunEval:

@@ -94,6 +94,17 @@ def plan_run(variant: str, seed: int, cfg, workdir) -> Run:
     return Run(variant, seed, cfg, run_dir, checkpoint_step(run_dir) if run_dir.is_dir() else 0)
 
 
+def plan_variants(variants, cfg0, workdir, seeds) -> dict:
+    """{variant name: [Run of each training seed]} for the variants that can
+    run (``variant.skipped`` is None); checks them all before anything is written."""
+    from experiments.options import variant_config
+
+    plans = {v.name: [plan_run(v.name, s, variant_config(cfg0, v.updates, s), workdir)
+                      for s in seeds] for v in variants if v.skipped is None}
+    check_trainable(run for runs in plans.values() for run in runs)
+    return plans
+
+
 def check_trainable(runs) -> None:
     """Training data and weights exist for every run that still needs training."""
     for run in runs:

@@ -48,8 +48,8 @@ def run_experiment(opts: options.ExpOptions, skips=(0, 1, 2, 4, 6)) -> dict:
     return run_table(opts, TableSpec(
         title="Table 6: impact of the number of skip connections",
         variants=skip_variants([int(n) for n in skips], resolution), keys=KEYS,
-        first_col="No. (n skips)", paper_title=("Table 6 (its ± is unlabelled; we read it as the std over noise "
-                     "draws, appendix C.2)"),
+        first_col="No. (n skips)",
+        paper_title="Table 6 (its ± is unlabelled; we read it as the std over noise draws, C.2)",
         paper_rows=paper, extra_fields=("num_skips",), grid_name="fig9_grid.png",
         plot_name="table6_plot.png", plot_fn=_plot))
 

@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from experiments import reports
-from experiments.evalset import build_eval_set
-from experiments.options import ExpOptions, base_config, variant_config
-from experiments.run_eval import evaluate_run, summarize
-from experiments.runs import RunKeeper, check_trainable, plan_run, skip_variant_name
-from experiments.scoring import IDENTITY_METRICS, Scorer
+from experiments.options import ExpOptions, base_config
+from experiments.run_eval import evaluate_run, prepare_evaluation, summarize
+from experiments.runs import RunKeeper, plan_variants, skip_variant_name
+from experiments.scoring import IDENTITY_METRICS
 
 NOISY = ("psnr", "ssim", "iprecision")  # reported as mean ± std over noise draws
 ALL_KEYS = ("psnr", "ssim", "lpips", "fid") + IDENTITY_METRICS
@@ -85,17 +84,11 @@ class TableSpec:
 
 def run_table(opts: ExpOptions, spec: TableSpec) -> dict:
     """Plans, trains/reuses, evaluates and reports ``spec`` (see module doc)."""
-    cfg0 = base_config(opts)
-    plans = {v.name: [plan_run(v.name, seed, variant_config(cfg0, v.updates, seed), opts.workdir)
-                      for seed in range(int(opts.num_seeds))]
-             for v in spec.variants if v.skipped is None}
-    check_trainable(run for runs in plans.values() for run in runs)
-    evalset = build_eval_set(cfg0, opts.eval_dir, opts.num_eval_degradations, opts.num_eval_faces)
-    workdir = Path(opts.workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
     from faceres_tf.training.evaluation import to_uint8
 
-    scorer = Scorer(opts, to_uint8(evalset.target))
+    cfg0 = base_config(opts)
+    plans = plan_variants(spec.variants, cfg0, opts.workdir, range(int(opts.num_seeds)))
+    evalset, scorer = prepare_evaluation(opts, cfg0)
     keeper = RunKeeper(opts)
     evals = {}
     for name, runs in plans.items():
@@ -105,9 +98,9 @@ def run_table(opts: ExpOptions, spec: TableSpec) -> dict:
             ev = evaluate_run(run.run_dir, evalset, scorer, opts.num_noise_seeds)
             ev.train = info
             evals[name].append(ev)
+            means = {k: summarize([ev], k)["mean"] for k in ALL_KEYS}
             print(f"{name} seed {run.seed}: " + ", ".join(
-                f"{k} {summarize([ev], k)['mean']:.4f}" for k in ALL_KEYS
-                if summarize([ev], k)["mean"] is not None), flush=True)
+                f"{k} {v:.4f}" for k, v in means.items() if v is not None), flush=True)
     baseline = scorer.score(to_uint8(evalset.degraded))
     return write_results(opts, spec, cfg0, evalset, scorer, evals, baseline)
 

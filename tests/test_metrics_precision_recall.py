@@ -5,8 +5,11 @@ import numpy as np
 import pytest
 
 from faceres_tf.metrics.algorithm1 import algorithm1, neighbourhood_radii
-from faceres_tf.metrics.precision_recall import (identity_precision_recall,
-                                                 identity_precision_recall_curve, knn_radii)
+from faceres_tf.metrics.precision_recall import (
+    identity_precision_recall,
+    identity_precision_recall_curve,
+    knn_radii,
+)
 
 NAMES = ("precision", "recall", "iprecision", "irecall")
 
