@@ -10,30 +10,23 @@ point's radius, *identity-in* when that real point is also the same person
 
 Implementation [ours]:
 
-* Blocked in ``chunk x chunk`` tiles so memory is ``O(N * K + chunk^2)``,
-  never ``O(N^2)``. Squared distances come from ``|a|^2 + |b|^2 - 2 a.b``,
-  computed with one float32 BLAS matmul on *augmented* vectors
-  ``[-2a, 1, |a|^2] . [b, |b|^2, 1]`` (no extra elementwise pass).  The k-NN
-  radii scan full rows (k argmin sweeps on rows whose tile minimum beats the
-  running k-th value) below 256-d, and from 256-d on use only the tiles on
-  and above the block diagonal, keeping per point only the entries under an
-  upper bound from a random sample (see ``_knn_sq_dists``). One tile of restored x
-  real distances serves both precision (row minima) and recall (column
-  minima), with both thresholds folded into the matmul (see ``_cross_in``);
-  tiles whose points are all already "in" are skipped. Features are centred
-  on the mean of both sets first (distances are translation invariant;
-  centring removes most of the cancellation error of the expansion, which
-  matters for non-negative features such as Inception's).
-* Tie tolerance: a pair counts as inside when
-  ``d^2 <= rho^2 + rtol * (|a|^2 + |b|^2)`` (centred norms), with
-  ``rtol = 1e-5`` for float32 (about the worst-case float32 rounding of a
-  512-d dot product) and ``1e-12`` for float64. This keeps exact ties (e.g. a
-  restored point equal to a real point's neighbour) from flipping with
-  rounding.
-* Same-identity pairs are re-checked with exact float64 differences, and a
-  point that is identity-in is also counted as in, so
-  ``iprecision <= precision`` and ``irecall <= recall`` hold exactly, and the
-  identical-set case gives exactly 1.
+* Tiles of ``chunk x chunk``: memory ``O(N * K + chunk^2)``, never ``O(N^2)``.
+  Squared distances ``|a|^2 + |b|^2 - 2 a.b`` come from one float32 BLAS
+  matmul on augmented vectors ``[-2a, 1, |a|^2] . [b, |b|^2, 1]``. The k-NN
+  radii scan full rows below 256-d and, from 256-d on, only the tiles on and
+  above the block diagonal, keeping the entries under an upper bound from a
+  random sample (``_knn_sq_dists``). One restored x real tile serves both
+  precision (row minima) and recall (column minima), thresholds folded into
+  the matmul (``_cross_in``); tiles whose points are all "in" are skipped.
+  Features are centred on the mean of both sets first (translation invariant;
+  it removes most of the expansion's cancellation error).
+* Tie tolerance: a pair is inside when ``d^2 <= rho^2 + rtol (|a|^2 + |b|^2)``
+  (centred norms), ``rtol = 1e-5`` for float32 (about the worst-case rounding
+  of a 512-d dot product), ``1e-12`` for float64, so exact ties do not flip
+  with rounding.
+* Same-identity pairs are re-checked with exact float64 differences and an
+  identity-in point also counts as in: ``iprecision <= precision`` and
+  ``irecall <= recall`` hold exactly; identical sets give exactly 1.
 """
 
 from __future__ import annotations
