@@ -33,10 +33,16 @@ def fmt(v, digits: int = 4) -> str:
 
 
 def fmt_pm(mean, std, digits: int = 2) -> str:
-    """``mean ± std`` (just the mean when std is None)."""
+    """``mean ± std`` (just the mean when std is None); a small std keeps two
+    significant digits (0.0043, not 0.00)."""
     if mean is None:
         return "n/a"
-    return fmt(mean, digits) + ("" if std is None else f" ± {std:.{digits}f}")
+    if std is None:
+        return fmt(mean, digits)
+    sd = digits
+    while 0 < std < 10 ** (1 - sd) and sd < digits + 4:
+        sd += 1
+    return f"{fmt(mean, digits)} ± {std:.{sd}f}"
 
 
 def fmt_metric(key: str, mean, std=None) -> str:

@@ -122,7 +122,10 @@ def summarize(evals, key: str) -> dict:
     * ``std_noise``: std over the S noise draws (ddof 1), averaged over seeds;
     * ``zero``: the zero-noise value, averaged over seeds;
     * ``std_seeds``: std over training seeds of each seed's mean (None for one seed);
-    * ``std_d``: std over the D degradation sets, averaged over the evaluations.
+    * ``std_d``: std over the D degradation sets, averaged over the evaluations;
+    * ``std_noise_per_image`` (pixel metrics): each input's std over the draws,
+      averaged over inputs and seeds (how much the noise moves one restoration;
+      ``std_noise`` is the std of the set mean, smaller by about sqrt(D * N)).
     """
     zero = [e.zero.value(key) for e in evals]
     if any(e.draws for e in evals):
@@ -132,4 +135,14 @@ def summarize(evals, key: str) -> dict:
     else:
         per_seed, std_noise, used = zero, None, [e.zero for e in evals]
     return {"mean": _mean(per_seed), "std_noise": std_noise, "zero": _mean(zero),
-            "std_seeds": _std(per_seed), "std_d": _mean(sc.std_d(key) for sc in used)}
+            "std_seeds": _std(per_seed), "std_d": _mean(sc.std_d(key) for sc in used),
+            "std_noise_per_image": _mean(_per_image_std(e, key) for e in evals)}
+
+
+def _per_image_std(ev: RunEval, key: str):
+    """Mean over inputs of each input's std over the noise draws (None if < 2 draws)."""
+    values = [sc.per_image[key] for sc in ev.draws if key in sc.per_image]
+    if len(values) < 2:
+        return None
+    per_input = np.std(np.stack(values), axis=0, ddof=1)  # (D, N)
+    return float(np.nanmean(per_input)) if np.isfinite(per_input).any() else None

@@ -37,13 +37,15 @@ class Score:
     ``metrics``: name -> mean over the D sets; ``per_d``: name -> the D
     per-set values; ``errors``: metric -> why it is missing; ``features``:
     ``real`` (N, F) and ``restored`` (D, N, F) identity features (NaN where an
-    image is missing), or None.
+    image is missing), or None; ``per_image``: pixel metric -> (D, N) values
+    (NaN where missing).
     """
 
     metrics: dict
     per_d: dict
     errors: dict
     features: dict | None = None
+    per_image: dict = dataclasses.field(default_factory=dict)
 
     def value(self, key: str):
         v = self.metrics.get(key)
@@ -175,11 +177,12 @@ class Scorer:
         return out
 
     def _pixel(self, out: Score, name, fn, restored, valid) -> None:
-        per_d = []
-        for d in range(restored.shape[0]):
-            vals = [fn(restored[d, i], self.target[i]) for i in np.flatnonzero(valid[d])]
-            vals = [v for v in vals if math.isfinite(v)]  # identical pairs (inf PSNR) left out
-            per_d.append(float(np.mean(vals)) if vals else float("nan"))
+        values = np.full(valid.shape, np.nan)  # (D, N)
+        for d, i in zip(*np.nonzero(valid)):
+            values[d, i] = fn(restored[d, i], self.target[i])
+        values[~np.isfinite(values)] = np.nan  # identical pairs (inf PSNR) left out
+        out.per_image[name] = values
+        per_d = [float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for v in values]
         out.per_d[name] = per_d
         finite = [v for v in per_d if math.isfinite(v)]
         out.metrics[name] = float(np.mean(finite)) if finite else float("nan")

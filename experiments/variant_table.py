@@ -28,6 +28,7 @@ from experiments.runs import RunKeeper, plan_variants, skip_variant_name
 from experiments.scoring import IDENTITY_METRICS
 
 NOISY = ("psnr", "ssim", "iprecision")  # reported as mean ± std over noise draws
+PER_IMAGE = ("psnr", "ssim", "lpips")  # also: each input's std over the draws
 ALL_KEYS = ("psnr", "ssim", "lpips", "fid") + IDENTITY_METRICS
 
 
@@ -115,13 +116,16 @@ def variant_row(v: Variant, evals: list, evalset) -> dict:
         row.update({key: s["mean"], f"{key}_std_noise": s["std_noise"],
                     f"{key}_zero_noise": s["zero"], f"{key}_std_seeds": s["std_seeds"],
                     f"{key}_std_degradations": s["std_d"]})
+        if key in PER_IMAGE:
+            row[f"{key}_std_noise_per_image"] = s["std_noise_per_image"]
     return row
 
 
 def csv_fields(spec: TableSpec) -> list:
     stats = ("", "_std_noise", "_zero_noise", "_std_seeds", "_std_degradations")
     return (["variant", *spec.extra_fields, "status", "seeds", "noise_draws", "steps",
-             "eval_faces", "eval_degradations"] + [k + s for k in ALL_KEYS for s in stats])
+             "eval_faces", "eval_degradations"] + [k + s for k in ALL_KEYS for s in stats]
+            + [f"{k}_std_noise_per_image" for k in PER_IMAGE])
 
 
 def table_cells(opts: ExpOptions, spec: TableSpec, rows: list) -> tuple:
@@ -132,6 +136,9 @@ def table_cells(opts: ExpOptions, spec: TableSpec, rows: list) -> tuple:
     header = [spec.first_col] + [reports.HEADERS[k] + (pm if k == "psnr" else "")
                                  for k in spec.keys]
     header += [f"{reports.HEADERS[k]} zero noise" for k in zero_keys]
+    per_input = int(opts.num_noise_seeds) > 1 and "psnr" in spec.keys
+    if per_input:
+        header.append("PSNR std over draws per input")
     seeds = int(opts.num_seeds) > 1
     if seeds:
         header.append("PSNR std over training seeds")
@@ -144,6 +151,8 @@ def table_cells(opts: ExpOptions, spec: TableSpec, rows: list) -> tuple:
         line = [r["variant"]] + [reports.fmt_metric(k, r[k], None if k not in NOISY else
                                                     r.get(f"{k}_std_noise")) for k in spec.keys]
         line += ["–" if base else reports.fmt_metric(k, r[f"{k}_zero_noise"]) for k in zero_keys]
+        if per_input:
+            line.append("–" if base else reports.fmt(r["psnr_std_noise_per_image"], 2))
         if seeds:
             line.append("–" if base else reports.fmt(r["psnr_std_seeds"], 2))
         cells.append(line)

@@ -94,6 +94,7 @@ def test_skip_ablation_writes_table(skip_run):
     md = (workdir / "results.md").read_text()
     assert "Paper (quoted), Table 6" in md and "27.43 ± 0.03" in md
     assert "PSNR↑ (mean ± std over noise draws)" in md and "PSNR↑ zero noise" in md
+    assert "PSNR std over draws per input" in md
     assert "N vs N" in md and "preset: `test`" in md and "code commit" in md
     assert "lpips: MissingWeightsError" in md and "fid: MissingWeightsError" in md
     assert "| n=6 | skipped |" in md
@@ -130,6 +131,7 @@ def test_identity_numbers_equal_brute_force_from_saved_features(skip_run):
         assert float(row["iprecision_zero_noise"]) == pytest.approx(zero)
         psnrs = [float(rows[f"draw{s}"]["psnr"]) for s in range(2)]
         assert float(row["psnr_std_noise"]) == pytest.approx(np.std(psnrs, ddof=1))
+        assert float(row["psnr_std_noise_per_image"]) >= 0.0
 
 
 def test_skip_ablation_rerun_reuses(skip_run):

@@ -52,6 +52,8 @@ def test_identity_scores_are_per_degradation_set_against_distinct_faces():
     psnr_d = [np.mean([10 * np.log10(255 ** 2 / np.mean(
         (restored[d, i].astype(float) - target[i]) ** 2)) for i in range(10)]) for d in range(3)]
     assert score.per_d["psnr"] == pytest.approx(psnr_d)
+    assert score.per_image["psnr"].shape == (3, 10)
+    assert score.per_image["psnr"].mean(axis=1) == pytest.approx(psnr_d)
 
 
 def test_missing_images_and_faces_are_left_out_of_their_set():
@@ -84,8 +86,8 @@ def test_duplicated_ground_truth_with_k_plus_d_minus_1_is_biased():
 
 
 def _ev(zero_psnr, draw_psnrs):
-    def sc(v):
-        return Score({"psnr": v}, {"psnr": [v, v]}, {})
+    def sc(v):  # two inputs whose PSNRs move in opposite directions with the noise
+        return Score({"psnr": v}, {"psnr": [v]}, {}, per_image={"psnr": np.array([[v, 40 - v]])})
 
     return RunEval(sc(zero_psnr), [sc(v) for v in draw_psnrs], np.zeros((1, 1, 1, 1, 3)))
 
@@ -94,9 +96,11 @@ def test_summary_statistics_are_labelled_correctly():
     one = summarize([_ev(20.0, [18.0, 19.0, 20.0])], "psnr")
     assert one["mean"] == pytest.approx(19.0) and one["zero"] == 20.0
     assert one["std_noise"] == pytest.approx(1.0) and one["std_seeds"] is None
+    assert one["std_noise_per_image"] == pytest.approx(1.0)  # each input: std of 18, 19, 20
     two = summarize([_ev(20.0, [18.0, 20.0]), _ev(22.0, [21.0, 23.0])], "psnr")
     assert two["mean"] == pytest.approx(20.5) and two["zero"] == pytest.approx(21.0)
     assert two["std_noise"] == pytest.approx(np.sqrt(2.0))  # mean over seeds of the per-seed std
     assert two["std_seeds"] == pytest.approx(np.std([19.0, 22.0], ddof=1))
     zero_only = summarize([_ev(20.0, [])], "psnr")
     assert zero_only["mean"] == 20.0 and zero_only["std_noise"] is None
+    assert zero_only["std_noise_per_image"] is None
