@@ -334,7 +334,7 @@ def _outputs_that_are_inputs(args) -> str:
     for folder in (args.restored, args.gt):
         if Path(folder).is_dir():
             inputs |= {p.resolve() for p in Path(folder).iterdir()
-                       if p.suffix.lower() in IMAGE_EXTENSIONS}
+                       if p.suffix.lower() in image_io.IMAGE_EXTENSIONS}
     for f in (args.ids, args.gt_fid_stats):
         if f:
             inputs.add(Path(f).resolve())
