@@ -124,7 +124,8 @@ def run_experiment(opts: options.ExpOptions, run_dir=None, methods=None, lq_dir=
     if run is not None:
         RunKeeper(opts).ensure_trained(run)
         run_dir = run.run_dir
-    ours = evaluate_run(run_dir, evalset, scorer, opts.num_noise_seeds)
+    ours = evaluate_run(run_dir, evalset, scorer, opts.num_noise_seeds,
+                              use_ema=opts.ema)
     rows = [_row("RDFR (ours, this run)", str(run_dir), [ours], len(evalset))]
     notes = []
     for name, folder in methods.items():

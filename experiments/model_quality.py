@@ -92,7 +92,7 @@ def evaluate(opts, flags_) -> dict:
     evalset = build_eval_set(cfg, opts.eval_dir, opts.num_eval_degradations, opts.num_eval_faces)
     workdir = Path(opts.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    from faceres_tf.image_io import to_uint8
+    from faceres_tf.image_io import float_to_uint8 as to_uint8
 
     scorer = Scorer(opts, to_uint8(evalset.target))
     degraded = to_uint8(evalset.degraded)
@@ -147,7 +147,9 @@ def _write_markdown(path, res: dict, cfg, opts) -> None:
 
 
 def _real_lq_grid(generator, cfg, folder, workdir: Path, count: int) -> None:
-    from faceres_tf.image_io import from_uint8, list_images, read_image, to_uint8
+    from faceres_tf.image_io import float_to_uint8 as to_uint8
+    from faceres_tf.image_io import list_images, read_image
+    from faceres_tf.image_io import uint8_to_float as from_uint8
 
     r = cfg.model.resolution
     paths = list_images(folder)[:count] if Path(folder).is_dir() else []
@@ -180,7 +182,7 @@ def learning_curve(opts, flags_) -> list:
     evalset = build_eval_set(cfg, opts.eval_dir, opts.num_eval_degradations, opts.num_eval_faces)
     workdir = Path(opts.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    from faceres_tf.image_io import to_uint8
+    from faceres_tf.image_io import float_to_uint8 as to_uint8
 
     scorer = Scorer(opts, to_uint8(evalset.target))
     base = summary(scorer.score(to_uint8(evalset.degraded)))
@@ -225,7 +227,13 @@ def main(argv):
 
     def body():
         f = flags.FLAGS
-        opts = options.options_from_flags()
+        opts = options.ExpOptions(
+            workdir=f.workdir, eval_dir=f.eval_dir, num_eval_faces=f.num_eval_faces,
+            num_eval_degradations=f.num_eval_degradations, num_noise_seeds=f.num_noise_seeds,
+            metrics=list(f.metrics), id_net=f.id_net, id_weights=f.id_weights, k=f.k,
+            lpips_weights=f.lpips_weights, inception_weights=f.inception_weights,
+            command=options.command_line())
+        options.check_options(opts)
         if f.learning_curve:
             if not f.run_dir:
                 raise UserError("--learning_curve needs --run_dir")

@@ -74,7 +74,7 @@ def run_experiment(opts: options.ExpOptions, skips=(0, 1, 2, 4, 6),
             continue
         run = plans[v.name][0]
         info = keeper.ensure_trained(run)
-        draws = _draws(run.run_dir, evalset, opts.num_noise_seeds)
+        draws = _draws(run.run_dir, evalset, opts.num_noise_seeds, opts.ema)
         samples[v.label] = draws
         row = {"variant": v.label, **v.fields, "status": "ok", "steps": info["step"],
                "noise_seeds": len(draws), "eval_images": len(evalset)}
@@ -85,11 +85,11 @@ def run_experiment(opts: options.ExpOptions, skips=(0, 1, 2, 4, 6),
     return _write(opts, cfg0, evalset, scorer, rows, samples, workdir, results_name)
 
 
-def _draws(run_dir, evalset: EvalSet, num_draws: int) -> list:
+def _draws(run_dir, evalset: EvalSet, num_draws: int, use_ema: bool = True) -> list:
     """S restorations, uint8 (D, N, R, R, 3) each, also written as PNGs."""
     from faceres_tf.training import load_generator
 
-    generator, _ = load_generator(run_dir, use_ema=True)
+    generator, _ = load_generator(run_dir, use_ema=use_ema)
     draws = [restore(generator, evalset, s) for s in range(num_draws)]
     for s, images in enumerate(draws):
         write_pngs(Path(run_dir) / "eval" / f"noise_draw{s}", evalset.names, images)

@@ -107,6 +107,9 @@ def define_eval_flags() -> None:
                       "iPrecision and identity distances.")
     flags.DEFINE_string("id_weights", None, "Weights for --id_net=facenet / inception_v3.")
     flags.DEFINE_integer("k", 3, "Neighbourhood size k of iPrecision / iRecall.")
+    flags.DEFINE_bool("ema", True, "Evaluate the EMA generator (default); --noema evaluates the "
+                      "raw one, for short runs whose EMA still averages in the random "
+                      "initialisation (after t images its weight is 0.5^(t / half-life)).")
     flags.DEFINE_string("lpips_weights", None, "LPIPS .npz (faceres_tf.metrics."
                         "convert_lpips_weights); without it LPIPS is n/a.")
     flags.DEFINE_string("inception_weights", None, "Keras InceptionV3 notop .h5 for FID (default: "
@@ -160,6 +163,7 @@ class ExpOptions:
     id_net: str = "dlib"
     id_weights: str | None = None
     k: int = 3
+    ema: bool = True
     lpips_weights: str | None = None
     inception_weights: str | None = None
     progress: bool = True
@@ -177,7 +181,7 @@ def options_from_flags() -> ExpOptions:
         cpu_replicas=f.cpu_replicas, overrides=list(f.set), perceptual=f.perceptual,
         vgg_weights=f.vgg_weights, num_eval_faces=f.num_eval_faces,
         num_eval_degradations=f.num_eval_degradations, num_noise_seeds=f.num_noise_seeds,
-        metrics=list(f.metrics), id_net=f.id_net, id_weights=f.id_weights, k=f.k,
+        metrics=list(f.metrics), id_net=f.id_net, id_weights=f.id_weights, k=f.k, ema=f.ema,
         lpips_weights=f.lpips_weights, inception_weights=f.inception_weights,
         progress=f.progress, command=command_line())
     check_options(opts)

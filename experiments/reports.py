@@ -106,10 +106,11 @@ def header_lines(title: str, cfg, opts, evalset=None, extra: Iterable[str] = ())
 def protocol_line(opts, num_degradations: int) -> str:
     """How the numbers were obtained (docs/method.md §7), in one line."""
     s = int(opts.num_noise_seeds)
-    noise = (f"restoration: EMA generator, S = {s} noise draws (fresh N(0, 1) noise per input "
+    gen = "EMA generator" if getattr(opts, "ema", True) else "raw (non-EMA) generator (`--noema`)"
+    noise = (f"restoration: {gen}, S = {s} noise draws (fresh N(0, 1) noise per input "
              "and draw, as in training); value = mean over the draws, ± = std over the draws "
              "(the paper's Table 6 ±); *zero noise* = the same model with its noise inputs at 0"
-             if s else "restoration: EMA generator with zero noise (`--num_noise_seeds=0`)")
+             if s else f"restoration: {gen} with zero noise (`--num_noise_seeds=0`)")
     ident = ("iPrecision off (`--id_net=none`)" if opts.id_net == "none" else
              f"iPrecision / iRecall with the `{opts.id_net}` identity net, k = {opts.k}: each of "
              f"the D = {num_degradations} restored sets scored against the N distinct "

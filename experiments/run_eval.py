@@ -59,11 +59,12 @@ def prepare_evaluation(opts, cfg, lq_dir=None) -> tuple:
     return evalset, Scorer(opts, to_uint8(evalset.target))
 
 
-def evaluate_run(run_dir, evalset: EvalSet, scorer: Scorer, num_noise_seeds: int) -> RunEval:
-    """Restores and scores ``evalset`` with ``run_dir``'s EMA generator (see module doc)."""
+def evaluate_run(run_dir, evalset: EvalSet, scorer: Scorer, num_noise_seeds: int,
+                 use_ema: bool = True) -> RunEval:
+    """Restores and scores ``evalset`` with ``run_dir``'s EMA (or raw) generator (see module doc)."""
     from faceres_tf.training import load_generator
 
-    generator, _ = load_generator(run_dir, use_ema=True)
+    generator, _ = load_generator(run_dir, use_ema=use_ema)
     out_dir = Path(run_dir) / "eval"
     images = restore(generator, evalset, ZERO_NOISE)
     write_pngs(out_dir / "zero_noise", evalset.names, images)

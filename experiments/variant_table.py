@@ -96,7 +96,8 @@ def run_table(opts: ExpOptions, spec: TableSpec) -> dict:
         evals[name] = []
         for run in runs:
             info = keeper.ensure_trained(run)
-            ev = evaluate_run(run.run_dir, evalset, scorer, opts.num_noise_seeds)
+            ev = evaluate_run(run.run_dir, evalset, scorer, opts.num_noise_seeds,
+                              use_ema=opts.ema)
             ev.train = info
             evals[name].append(ev)
             means = {k: summarize([ev], k)["mean"] for k in ALL_KEYS}
