@@ -73,9 +73,10 @@ def read_method(folder, evalset: EvalSet) -> tuple:
     files, and the names of unreadable files with the reason."""
     from PIL import Image
 
-    from faceres_tf.evaluate import list_images, read_rgb
+    from faceres_tf.evaluate import images_by_stem
+    from faceres_tf.image_io import read_rgb
 
-    files = list_images(Path(folder))
+    files = images_by_stem(Path(folder))
     r = evalset.target.shape[1]
     images = np.zeros(evalset.degraded.shape, np.uint8)
     valid = np.zeros(evalset.degraded.shape[:2], bool)
