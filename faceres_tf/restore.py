@@ -71,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="bundled model name (the default when neither --checkpoint nor "
                           "--saved_model is given: rdfr_cpu128, 128 px); only weights are read")
     src.add_argument("--checkpoint", help="training run directory (config.json + "
-                     "checkpoints/); EMA generator. Safe: only weights are "
-                     "read, the network is built by this code")
+                     "checkpoints/); EMA generator. The safe default route: only weights are read, "
+                     "the network is built by this code")
     src.add_argument("--saved_model", help="SavedModel directory written by experiments.export. "
                      "Loading a SavedModel runs the TensorFlow graph stored in it, which can read "
                      "and write files: load only SavedModels you exported yourself or trust")

@@ -25,7 +25,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import experiments.train as train_driver  # noqa: E402 - defines the absl flags at collection
+import experiments.train as train_driver  # noqa: E402, F401 - defines the absl flags at collection
+from experiments.options import resolve_config
 from faceres_tf import presets
 from faceres_tf.config import Config, override
 from faceres_tf.errors import ConfigChangedError, ConfigError, RunDirError, RunLockedError
@@ -379,7 +380,7 @@ def test_non_finite_values_in_a_config_file_are_rejected(tmp_path):
 ])
 def test_set_type_errors_name_the_key(item, message):
     with pytest.raises(ConfigError) as err:
-        train_driver.resolve_config("test", [item])
+        resolve_config("test", [item])
     assert str(err.value) == message
 
 
@@ -446,10 +447,10 @@ def test_damaged_shard_stops_training_naming_the_file(tmp_path):
 
 
 def test_experiment_cli_user_error_is_one_line_exit_2(tmp_path, capsys):
-    from experiments import common, skip_ablation
+    from experiments import skip_ablation
 
     argv = ["skip_ablation", "--preset=nope", f"--workdir={tmp_path / 'x'}"]
-    rc, _, err = _run_driver(lambda _: common.run_main(skip_ablation.run_experiment), argv, capsys)
+    rc, _, err = _run_driver(skip_ablation.main, argv, capsys)
     assert rc == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: Unknown preset 'nope'; available"), err
