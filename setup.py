@@ -40,7 +40,9 @@ setup(
         "face-recognition-models>=0.3",
     ],
     extras_require={
-        "test": ["pytest>=8.0", "pytest-timeout>=2.3"],
+        # jax[cpu]: tests/test_jax_backend.py runs the models under Keras' JAX
+        # backend (skipped when it is missing).
+        "test": ["pytest>=8.0", "pytest-timeout>=2.3", "jax[cpu]>=0.4.30"],
     },
     entry_points={
         "console_scripts": [
