@@ -52,8 +52,15 @@ def per_sample_conv(x, kernels):
         def one(args):
             return tf.nn.conv2d(args[0][None], args[1], 1, "SAME")[0]
 
-        spec = tf.TensorSpec(x.shape[1:-1] + (kernels.shape[-1],), x.dtype)
-        return tf.map_fn(one, (x, kernels), fn_output_signature=spec, parallel_iterations=1)
+        def loop():
+            spec = tf.TensorSpec(x.shape[1:-1] + (kernels.shape[-1],), x.dtype)
+            return tf.map_fn(one, (x, kernels), fn_output_signature=spec, parallel_iterations=1)
+
+        if x.shape[0] is not None:
+            return loop()
+        # Batch only known at run time (serving signatures): one face, the
+        # common case, skips the loop.
+        return tf.cond(tf.shape(x)[0] == 1, lambda: tf.nn.conv2d(x, kernels[0], 1, "SAME"), loop)
     return ops.vectorized_map(lambda a: ops.conv(a[0][None], a[1], padding="same")[0], (x, kernels))
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from faceres_tf.layers.equalized import Folded
+from faceres_tf.layers.equalized import Folded, bias_add
 from faceres_tf.layers.modulated_conv2d import ModulatedConv2D
 
 
@@ -49,7 +49,7 @@ class ToRGB(keras.layers.Layer):
 
     def call(self, x, w):
         if self.folded is not None:
-            return self.conv(x, w) + self.folded.bias
+            return bias_add(self.conv(x, w), self.folded.bias)
         return self.conv(x, w) + ops.cast(self.bias, x.dtype)
 
     def compute_output_shape(self, x_shape, w_shape):
