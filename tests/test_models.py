@@ -12,7 +12,7 @@ import tensorflow as tf
 
 import faceres_tf
 from faceres_tf import presets
-from faceres_tf.config import ModelConfig, override
+from faceres_tf.config import override
 from faceres_tf.models.channels import skip_resolutions
 
 # Pinned parameter counts (generator, discriminator) of every preset. A change

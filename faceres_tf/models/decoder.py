@@ -8,7 +8,6 @@ At R = 512: last feature 4^2x512 -> 8^2x512, 16^2x512, 32^2x512, 64^2x256,
 from __future__ import annotations
 
 import keras
-from keras import ops
 
 from faceres_tf.config import ModelConfig
 from faceres_tf.layers import StyleBlock, ToRGB

@@ -7,7 +7,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from faceres_tf.config import Config, ModelConfig
+from faceres_tf.config import Config
 from faceres_tf.layers import FeatureQuantizer
 from faceres_tf.models.channels import skip_resolutions
 from faceres_tf.models.decoder import Decoder, noise_input_shapes
