@@ -119,7 +119,8 @@ def _load_runner(args):
     from faceres_tf.face.generator_runner import GeneratorRunner
 
     if args.saved_model:
-        return GeneratorRunner.from_saved_model(args.saved_model, batch_size=args.batch_size)
+        return GeneratorRunner.from_saved_model(args.saved_model, batch_size=args.batch_size,
+                                                precision=args.precision)
     return GeneratorRunner.from_checkpoint(args.checkpoint, batch_size=args.batch_size,
                                            precision=args.precision)
 

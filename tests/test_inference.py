@@ -106,3 +106,36 @@ def test_noise_input_twin_with_folding_matches_seeded():
     out = twin({"image": x, **maps}).numpy()
     ref = G({"image": x, "noise_seed": seeds}).numpy()
     assert np.abs(out - ref).max() <= FOLD_REL_TOL * np.abs(ref).max()
+
+
+def test_restore_cli_precision_flag(tmp_path, capsys):
+    import tensorflow as tf
+
+    from faceres_tf import export, restore
+    from faceres_tf.face import image_io
+
+    cfg = presets.get("test")
+    G = _generator()
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text(cfg.to_json())
+    tf.train.Checkpoint(generator_ema=G).save(str(run / "checkpoints" / "ckpt"))
+    faces = tmp_path / "faces"
+    rng = np.random.default_rng(3)
+    for i in range(2):
+        image_io.write_image(faces / f"f{i}.png", rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    outs = {}
+    for precision in ("fp32", "bf16"):
+        rc = restore.main(["--input", str(faces), "--output", str(tmp_path / precision), "--checkpoint",
+                           str(run), "--aligned", "--precision", precision, "--quiet"])
+        assert rc == 0
+        outs[precision] = [image_io.read_image(tmp_path / precision / "restored_faces" / f"f{i}.png").rgb
+                           for i in range(2)]
+    for a, b in zip(outs["fp32"], outs["bf16"]):
+        mse = np.mean((a.astype(float) - b.astype(float)) ** 2)
+        assert 10 * np.log10(255**2 / max(mse, 1e-12)) > 25  # random weights; see bench_precision_quality
+    sm = export.export_saved_model(G, tmp_path / "sm")
+    capsys.readouterr()
+    rc = restore.main(["--input", str(faces), "--output", str(tmp_path / "x"), "--saved_model", sm,
+                       "--aligned", "--precision", "bf16", "--quiet"])
+    assert rc == 2 and "applies to --checkpoint" in "".join(capsys.readouterr())

@@ -101,8 +101,15 @@ class GeneratorRunner:
         return cls.from_keras(generator, batch_size, f"checkpoint {run_dir}", precision=precision)
 
     @classmethod
-    def from_saved_model(cls, path: str | os.PathLike, batch_size: int = 8) -> "GeneratorRunner":
+    def from_saved_model(cls, path: str | os.PathLike, batch_size: int = 8,
+                         precision: str | None = None) -> "GeneratorRunner":
         import tensorflow as tf
+
+        if precision not in (None, "fp32"):
+            raise ModelLoadError(
+                f"--precision {precision} applies to --checkpoint; a SavedModel computes in the precision "
+                f"it was exported with (python -m experiments.export --precision {precision})"
+            )
 
         if not os.path.isfile(os.path.join(path, "saved_model.pb")):
             raise ModelLoadError(
