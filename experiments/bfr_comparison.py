@@ -39,8 +39,7 @@ from experiments.runs import RunKeeper, check_trainable, checkpoint_step, plan_r
 
 options.define_training_flags()
 options.define_eval_flags()
-flags.DEFINE_string("run_dir", None, "Trained run to evaluate as 'Ours' (default: train one "
-                    "in WORKDIR/rdfr/seed0).")
+options.define_run_dir_flag()  # 'Ours'; default: train one here
 flags.DEFINE_multi_string("method", [], "NAME=DIR: another method's restored images "
                           "(repeatable).")
 flags.DEFINE_string("lq_dir", None, "Degraded inputs (same stems as --eval_dir); default: "

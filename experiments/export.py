@@ -21,10 +21,9 @@ flags.DEFINE_string("out", None, "Output directory (required; must not exist unl
                     "--overwrite replaces only an earlier export, never other files).")
 flags.DEFINE_enum("format", "both", ["saved_model", "tflite", "both"], "What to export.")
 flags.DEFINE_bool("overwrite", False, "Replace an existing output directory.")
-flags.DEFINE_bool("ema", True, "Export the EMA generator (default) or the raw one.")
+options.define_ema_flag()
 flags.DEFINE_integer("tflite_batch_size", 1, "Fixed batch size of the TFLite model.")
-flags.DEFINE_enum("precision", "fp32", ["fp32", "bf16"],
-                  "Compute precision of the SavedModel (the TFLite model is always float32).")
+options.define_precision_flag()
 flags.adopt_module_key_flags(options)
 FLAGS = flags.FLAGS
 
@@ -38,7 +37,7 @@ def export_from_flags() -> None:
     try:
         info = export_run(FLAGS.workdir, FLAGS.out, fmt=FLAGS.format, overwrite=FLAGS.overwrite,
                           use_ema=FLAGS.ema, tflite_batch_size=FLAGS.tflite_batch_size,
-                          precision=FLAGS.precision)
+                          precision=FLAGS.precision or "fp32")
     except (FileExistsError, FileNotFoundError, ValueError) as e:
         raise cli.UserError(e) from None
     print(json.dumps(info, indent=2))

@@ -35,7 +35,7 @@ options.define_workdir_flag()
 options.define_eval_flags()
 flags.DEFINE_string("model", None, "Bundled model name (faceres_tf.pretrained.available()); "
                     "default: the bundled default when --run_dir is not given.")
-flags.DEFINE_string("run_dir", None, "A training run directory instead of a bundled model.")
+options.define_run_dir_flag()  # instead of a bundled model
 flags.DEFINE_bool("learning_curve", False, "With --run_dir: score every kept checkpoint "
                   "(EMA generator, noise draw 0) and plot the curve.")
 flags.DEFINE_list("lq_dirs", [], "Folders of real low-quality aligned faces for a visual grid.")

@@ -85,8 +85,33 @@ def define_run_flags() -> None:
     flags.DEFINE_integer("seed", None, "Global seed (data order, degradations, noise).")
     flags.DEFINE_bool("jit_compile", None, "XLA-compile the per-replica step (GPU).")
     flags.DEFINE_bool("mixed_precision", None, "mixed_float16 (GPU).")
+    define_precision_flag()
+
+
+@_once
+def define_precision_flag() -> None:
+    from absl import flags
+
     flags.DEFINE_enum("precision", None, ["fp32", "bf16"],
-                      "Compute precision (default: the preset's).")
+                      "Compute precision: bfloat16 (bf16) or float32 (fp32); train: default the "
+                      "preset's; export: default fp32 (the TFLite model is always float32).")
+
+
+@_once
+def define_ema_flag() -> None:
+    from absl import flags
+
+    flags.DEFINE_bool("ema", True, "Use the EMA generator (default); --noema uses the raw one "
+                      "(e.g. short runs whose EMA still averages in the random initialisation: "
+                      "after t images its weight is 0.5^(t / half-life)).")
+
+
+@_once
+def define_run_dir_flag() -> None:
+    from absl import flags
+
+    flags.DEFINE_string("run_dir", None, "A trained run (directory of experiments.train) to "
+                        "evaluate.")
 
 
 @_once
@@ -107,9 +132,7 @@ def define_eval_flags() -> None:
                       "iPrecision and identity distances.")
     flags.DEFINE_string("id_weights", None, "Weights for --id_net=facenet / inception_v3.")
     flags.DEFINE_integer("k", 3, "Neighbourhood size k of iPrecision / iRecall.")
-    flags.DEFINE_bool("ema", True, "Evaluate the EMA generator (default); --noema evaluates the "
-                      "raw one, for short runs whose EMA still averages in the random "
-                      "initialisation (after t images its weight is 0.5^(t / half-life)).")
+    define_ema_flag()
     flags.DEFINE_string("lpips_weights", None, "LPIPS .npz (faceres_tf.metrics."
                         "convert_lpips_weights); without it LPIPS is n/a.")
     flags.DEFINE_string("inception_weights", None, "Keras InceptionV3 notop .h5 for FID (default: "

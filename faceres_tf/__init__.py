@@ -12,10 +12,20 @@ Public entry points::
 
 from faceres_tf import presets
 from faceres_tf.config import Config, override
-from faceres_tf.models import build_discriminator, build_generator
 from faceres_tf.pretrained import load_pretrained
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # The networks import TensorFlow; loading them on first use keeps
+    # `import faceres_tf.errors` (CLI start-up, --help) free of TensorFlow.
+    if name in ("build_generator", "build_discriminator"):
+        from faceres_tf import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module 'faceres_tf' has no attribute {name!r}")
+
 
 __all__ = ["Config", "build_discriminator", "build_generator", "load_pretrained", "override",
            "presets"]

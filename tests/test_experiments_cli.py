@@ -57,7 +57,7 @@ def test_user_errors_are_one_line_exit_2_and_create_nothing(tmp_path):
     w = tmp_path / "w"
     _assert_user_error(_cli("skip_ablation", f"--workdir={w}", "--bogus_flag"), "bogus_flag", [w])
     _assert_user_error(_cli("skip_ablation", f"--workdir={w}", "--preset=test",
-                            "--set=model.num_skips=x"), "model.num_skips=x", [w])
+                            "--set=model.num_skips=x"), "model.num_skips: expected an integer", [w])
     _assert_user_error(_cli("train", f"--workdir={w}", "--preset=test",
                             f"--data_dir={tmp_path / 'missing'}"), "does not exist", [w])
 
