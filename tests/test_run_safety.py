@@ -390,6 +390,8 @@ def _run_driver(main, argv, capsys):
     (exit status, stdout, stderr)."""
     from absl import flags
 
+    if "out" in flags.FLAGS:  # experiments.export, when imported earlier, makes --out required
+        argv = argv + ["--out=unused"]
     flags.FLAGS(argv)
     try:
         rc = main([])
