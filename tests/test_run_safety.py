@@ -420,6 +420,18 @@ def test_training_cli_user_errors_are_one_line_exit_2_and_create_nothing(
     assert not workdir.exists()  # nothing created
 
 
+def test_training_cli_keeps_the_traceback_of_a_real_bug(tmp_path, capsys, monkeypatch):
+    import faceres_tf.training
+
+    def broken_train(*args, **kwargs):
+        raise RuntimeError("a bug in the trainer")
+
+    monkeypatch.setattr(faceres_tf.training, "train", broken_train)
+    argv = ["train", "--preset=test", f"--workdir={tmp_path / 'run'}", "--noprogress"]
+    with pytest.raises(RuntimeError, match="a bug in the trainer"):  # not swallowed, not exit 2
+        _run_driver(train_driver.main, argv, capsys)
+
+
 def test_new_run_failing_on_bad_data_leaves_nothing(tmp_path):
     bad = tmp_path / "bad_data"
     bad.mkdir()
