@@ -1,7 +1,8 @@
 # Two commands set up and run everything on a fresh machine:
 #   make train   -> trains the `tiny` preset on the bundled faces in data/ (CPU, ~10 min)
-#   make test    -> runs the fast test suite
-# Both create the virtual environment .venv on first use.
+#   make test    -> lints (ruff) and runs the fast test suite
+# Both create the virtual environment .venv on first use; it is reinstalled
+# when pyproject.toml (the package metadata and dependencies) changes.
 
 PYTHON ?= python3
 VENV := .venv
@@ -10,9 +11,9 @@ STAMP := $(VENV)/.installed
 WORKDIR ?= runs/tiny
 STEPS ?=
 
-.PHONY: train test test-slow install bench clean
+.PHONY: train test test-slow lint install bench clean
 
-$(STAMP): setup.py
+$(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[test]"
@@ -23,7 +24,10 @@ install: $(STAMP)
 train: $(STAMP)
 	$(PY) -m experiments.train --preset=tiny --workdir=$(WORKDIR) $(if $(STEPS),--steps=$(STEPS),)
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+test: lint
 	$(PY) -m pytest -q tests
 
 test-slow: $(STAMP)

@@ -62,7 +62,7 @@ def main() -> None:
     import tensorflow as tf
 
     import faceres_tf
-    from faceres_tf.face import image_io
+    from faceres_tf import image_io
     from faceres_tf.face.detection import FaceDetector
     from faceres_tf.face.generator_runner import GeneratorRunner
     from faceres_tf.face.pipeline import FacePipeline

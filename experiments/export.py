@@ -1,9 +1,9 @@
-r"""Export a trained generator: ``python -m experiments.export --workdir RUN --out DIR``.
+r"""Export a trained generator: ``python -m experiments.export --workdir=RUN --out=DIR``.
 
-Writes ``DIR/saved_model/`` (TF SavedModel: signatures ``serving_default``
-uint8 -> uint8 and ``serving_float`` [-1, 1] -> [-1, 1], both with an int32
-``noise_seed``), ``DIR/model.tflite`` (float32, noise as explicit inputs) and
-``DIR/export_info.json``. See :mod:`faceres_tf.export` for the signatures.
+Writes DIR/saved_model/ (TF SavedModel: signatures serving_default
+uint8 -> uint8 and serving_float [-1, 1] -> [-1, 1], both with an int32
+noise_seed), DIR/model.tflite (float32, noise as explicit inputs) and
+DIR/export_info.json. See faceres_tf.export for the signatures.
 
     python -m experiments.export --workdir=runs/tiny --out=exports/tiny --format=both
 """
@@ -11,39 +11,40 @@ uint8 -> uint8 and ``serving_float`` [-1, 1] -> [-1, 1], both with an int32
 from __future__ import annotations
 
 import json
-import os
-import sys
 
-from absl import app, flags
+from absl import flags
 
-FLAGS = flags.FLAGS
-if "workdir" not in FLAGS:  # shared with experiments.train when both are imported (tests)
-    flags.DEFINE_string("workdir", None, "Training run directory (config.json + checkpoints/).")
-flags.DEFINE_string("out", None, "Output directory (must not exist unless --overwrite; "
+from experiments import cli, options
+
+options.define_workdir_flag()
+flags.DEFINE_string("out", None, "Output directory (required; must not exist unless --overwrite; "
                     "--overwrite replaces only an earlier export, never other files).")
 flags.DEFINE_enum("format", "both", ["saved_model", "tflite", "both"], "What to export.")
-if "overwrite" not in FLAGS:
-    flags.DEFINE_bool("overwrite", False, "Replace an existing output directory.")
+flags.DEFINE_bool("overwrite", False, "Replace an existing output directory.")
 flags.DEFINE_bool("ema", True, "Export the EMA generator (default) or the raw one.")
 flags.DEFINE_integer("tflite_batch_size", 1, "Fixed batch size of the TFLite model.")
-flags.mark_flags_as_required(["workdir", "out"])
+flags.adopt_module_key_flags(options)
+FLAGS = flags.FLAGS
+
+
+def export_from_flags() -> None:
+    from faceres_tf.export import export_run
+
+    for name in ("workdir", "out"):
+        if not FLAGS[name].value:
+            raise cli.UserError(f"--{name} is required (see --help).")
+    try:
+        info = export_run(FLAGS.workdir, FLAGS.out, fmt=FLAGS.format, overwrite=FLAGS.overwrite,
+                          use_ema=FLAGS.ema, tflite_batch_size=FLAGS.tflite_batch_size)
+    except (FileExistsError, FileNotFoundError, ValueError) as e:
+        raise cli.UserError(e) from None
+    print(json.dumps(info, indent=2))
 
 
 def main(argv):
     del argv
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from faceres_tf.errors import UserError
-    from faceres_tf.export import export_run
-
-    try:
-        info = export_run(FLAGS.workdir, FLAGS.out, fmt=FLAGS.format, overwrite=FLAGS.overwrite,
-                          use_ema=FLAGS.ema, tflite_batch_size=FLAGS.tflite_batch_size)
-    except (UserError, FileExistsError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps(info, indent=2))
-    return 0
+    return cli.run_experiment(export_from_flags)
 
 
 if __name__ == "__main__":
-    app.run(lambda argv: sys.exit(main(argv)))
+    cli.run(main)

@@ -3,26 +3,25 @@ r"""Appendix C.2 / Fig. 10: how the decoder's noise changes a restoration.
     python -m experiments.noise_diversity --preset=tiny --workdir=runs/skip_ablation \
         --steps=3000 --skips=0,1,2,3 --num_noise_seeds=3
 
-For every n in ``--skips`` the model with ``model.num_skips = n`` (training
-seed 0, in ``WORKDIR/skips<n>/seed0``: the same runs as
-``experiments.skip_ablation``, reused when that script used the same
-``--workdir`` and ``--steps``) restores the same degraded inputs with
-``--num_noise_seeds`` noise draws (noise seed s = 0, 1, ...; the same draw for
-every input and model). Reported per n [ours, the paper gives no numbers]:
+For every n in --skips, the model with model.num_skips = n (training seed 0,
+WORKDIR/skips<n>/seed0: the runs of experiments.skip_ablation with the same
+--workdir and --steps, reused) restores the same degraded inputs with
+--num_noise_seeds noise draws (draw s gives every input its own noise seed,
+experiments.evalset.draw_seeds). Reported per n [ours, the paper gives no
+numbers]:
 
-* ``pixel_std``: per-pixel standard deviation across the noise draws (RGB,
-  0-255 scale), averaged over pixels and inputs: 0 means noise has no effect.
-* ``pairwise_lpips``: mean LPIPS between the draws of one input (needs
-  ``--lpips_weights``; n/a otherwise).
-* ``id_dist_gt``: mean L2 distance between the identity embedding (dlib,
-  128-d; same person usually < 0.6) of each draw and of the ground truth.
-* ``id_dist_between``: mean identity distance between the draws of one input.
-* ``psnr``: mean PSNR of the draws against the ground truth.
+* pixel_std: per-pixel standard deviation across the draws (RGB, 0-255),
+  averaged over pixels and inputs: 0 means the noise has no effect.
+* pairwise_lpips: mean LPIPS between the draws of one input (needs
+  --lpips_weights; n/a otherwise).
+* id_dist_gt: mean L2 distance between the identity embedding (dlib, 128-d;
+  same person usually < 0.6) of each draw and of its ground truth.
+* id_dist_between: mean identity distance between the draws of one input.
+* psnr: mean PSNR of the draws against the ground truth.
 
-Paper's claim (C.2): fewer skips give more diverse samples at the cost of the
-identity; the influence of noise diminishes with more skips.
-Writes ``WORKDIR/noise_results.md`` (and ``results.md`` unless it holds the
-skip-ablation table), ``noise_results.csv``, ``fig10_grid.png`` and ``noise_plot.png``.
+Paper's claim (C.2): fewer skips give more diverse samples at the cost of
+identity; the influence of noise diminishes with more skips. Writes
+WORKDIR/noise_results.md, noise_results.csv, fig10_grid.png and noise_plot.png.
 """
 
 from __future__ import annotations
@@ -31,144 +30,151 @@ import itertools
 from pathlib import Path
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from experiments import common
+from experiments import cli, options, reports
+from experiments.cli import UserError
+from experiments.evalset import EvalSet, restore, write_pngs
+from experiments.run_eval import prepare_evaluation
+from experiments.runs import RunKeeper, plan_variants
+from experiments.scoring import Scorer
+from experiments.variant_table import skip_variants
 
-FLAGS = flags.FLAGS
-common.define_flags()
-common.list_flag("skips", [0, 1, 2, 4, 6], "Values of model.num_skips to compare (Table 6).")
-if "num_noise_seeds" not in FLAGS:
-    flags.DEFINE_integer("num_noise_seeds", 3, "Noise draws per input (noise seeds 0..N-1).")
+options.define_training_flags()
+options.define_eval_flags()
+options.define_skips_flag()
+flags.adopt_module_key_flags(options)
 
 FIELDS = ("pixel_std", "pairwise_lpips", "id_dist_gt", "id_dist_between", "psnr")
+HEADER = ["n skips", "pixel std across draws (0-255)", "pairwise LPIPS", "identity dist. to GT↓",
+          "identity dist. between draws", "PSNR↑ (mean over draws)"]
+PAPER_TEXT = ("No numbers: \"(i) The influence of noises diminishes with more skip connections "
+              "as seen in Table 6. (ii) Less number of skip connections can generate more "
+              "diverse images at the cost of sacrificing face identities, as seen in Table 6 and "
+              "Figure 10.\" Expected here: pixel std and identity distance to GT falling as n "
+              "grows.")
+CSV_FIELDS = ["variant", "num_skips", "status", "steps", "noise_seeds", "eval_images", *FIELDS]
 
 
-def run_experiment(opts: common.ExpOptions, skips=(0, 1, 2, 4, 6), num_noise_seeds: int = 3,
+def run_experiment(opts: options.ExpOptions, skips=(0, 1, 2, 4, 6),
                    results_name: str = "noise_results") -> dict:
-    from faceres_tf.metrics.psnr_ssim import psnr
+    """Restores with ``opts.num_noise_seeds`` draws per n in ``skips`` and reports diversity."""
+    if opts.num_noise_seeds < 2:
+        raise UserError("--num_noise_seeds must be >= 2 to measure diversity")
+    cfg0 = options.base_config(opts)
+    variants = skip_variants([int(n) for n in skips], cfg0.model.resolution)
+    plans = plan_variants(variants, cfg0, opts.workdir, [0])  # training seed 0
+    evalset, scorer = prepare_evaluation(opts, cfg0)
+    workdir = Path(opts.workdir)
+    keeper = RunKeeper(opts)
+    rows, samples = [], {}
+    for v in variants:
+        if v.skipped is not None:
+            rows.append({"variant": v.label, **v.fields, "status": "skipped: " + v.skipped})
+            continue
+        run = plans[v.name][0]
+        info = keeper.ensure_trained(run)
+        draws = _draws(run.run_dir, evalset, opts.num_noise_seeds, opts.ema)
+        samples[v.label] = draws
+        row = {"variant": v.label, **v.fields, "status": "ok", "steps": info["step"],
+               "noise_seeds": len(draws), "eval_images": len(evalset)}
+        row.update(diversity(draws, evalset, scorer))
+        rows.append(row)
+        print(f"{v.name}: " + ", ".join(f"{k} {row[k]:.4f}" for k in FIELDS
+                                        if row.get(k) is not None), flush=True)
+    return _write(opts, cfg0, evalset, scorer, rows, samples, workdir, results_name)
+
+
+def _draws(run_dir, evalset: EvalSet, num_draws: int, use_ema: bool = True) -> list:
+    """S restorations, uint8 (D, N, R, R, 3) each, also written as PNGs."""
     from faceres_tf.training import load_generator
 
-    if num_noise_seeds < 2:
-        raise ValueError("--num_noise_seeds must be >= 2 to measure diversity")
-    workdir = Path(opts.workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    cfg0 = common.base_config(opts)
-    nodes = common.available_skips(cfg0.model.resolution)
-    evalset = common.build_eval_set(cfg0, opts.eval_dir, opts.num_eval_degradations,
-                                    opts.num_eval_faces)
-    scorer = common.Scorer(opts, opts.num_eval_degradations)
-    lpips_model, lpips_reason = None, None
-    if "lpips" in opts.metrics:
-        try:
-            from faceres_tf.metrics.lpips import LPIPS
+    generator, _ = load_generator(run_dir, use_ema=use_ema)
+    draws = [restore(generator, evalset, s) for s in range(num_draws)]
+    for s, images in enumerate(draws):
+        write_pngs(Path(run_dir) / "eval" / f"noise_draw{s}", evalset.names, images)
+    return draws
 
-            lpips_model = LPIPS(opts.lpips_weights)
-        except Exception as e:  # noqa: BLE001 - reported as n/a
-            lpips_reason = common.short_reason(f"{type(e).__name__}: {e}")
-    else:
-        lpips_reason = "not requested in --metrics"
-    emb = scorer.embedder
-    id_reason = None if emb is not None else (
-        "--id_net=none" if opts.id_net == "none" else scorer._embedder_error)
-    gt_u8 = common.to_uint8(evalset.target)
-    gt_emb = emb.embed(list(gt_u8)) if emb is not None else None
 
-    rows, samples, skipped = [], {}, {}
-    for n in [int(s) for s in skips]:
-        if n > len(nodes) or n < 0:
-            skipped[n] = (f"resolution {cfg0.model.resolution} px has only {len(nodes)} skip "
-                          f"node(s) {tuple(nodes)}; n = {n} is impossible")
-            rows.append({"variant": f"n={n}", "num_skips": n, "status": "skipped: " + skipped[n]})
-            print(f"skipping n={n}: {skipped[n]}", flush=True)
-            continue
-        name = common.skip_variant_name(n)
-        rdir = common.run_dir_of(workdir, name, 0)
-        info = common.ensure_trained(common.variant_config(cfg0, {"model.num_skips": n}, 0), rdir,
-                                     opts)
-        gen, _ = load_generator(rdir, use_ema=True)
-        draws = [common.to_uint8(common.restore_batches(gen, evalset.degraded, seed=s))
-                 for s in range(num_noise_seeds)]
-        samples[n] = draws
-        for s, d in enumerate(draws):
-            common.write_pngs(rdir / "eval_noise" / f"noise_seed{s}", evalset.names, d)
-        stack = np.stack(draws).astype(np.float64)  # (S, N, H, W, 3)
-        row = {"variant": f"n={n}", "num_skips": n, "status": "ok", "steps": info["step"],
-               "noise_seeds": num_noise_seeds, "eval_images": len(evalset),
-               "pixel_std": float(stack.std(axis=0, ddof=1).mean()),
-               "psnr": float(np.mean([psnr(x, g) for d in draws for x, g in zip(d, gt_u8)]))}
-        if lpips_model is not None:
-            pairs = list(itertools.combinations(range(num_noise_seeds), 2))
-            row["pairwise_lpips"] = float(np.mean([
-                lpips_model.distance_uint8(draws[a], draws[b]).mean() for a, b in pairs]))
-        if emb is not None:
-            e = np.stack([emb.embed(list(d)) for d in draws])  # (S, N, 128)
-            row["id_dist_gt"] = float(np.nanmean(np.linalg.norm(e - gt_emb[None], axis=-1)))
-            row["id_dist_between"] = float(np.nanmean([
-                np.linalg.norm(e[a] - e[b], axis=-1)
-                for a, b in itertools.combinations(range(num_noise_seeds), 2)]))
-        rows.append(row)
-        print(f"{name}: " + ", ".join(f"{k} {row[k]:.4f}" for k in FIELDS if k in row), flush=True)
+def diversity(draws: list, evalset: EvalSet, scorer: Scorer) -> dict:
+    """The C.2 numbers of one model's draws (see the module doc); missing ones are None."""
+    from faceres_tf.metrics.psnr_ssim import psnr
 
+    stack = np.stack(draws)  # (S, D, N, R, R, 3) uint8
+    flat = stack.reshape((len(draws), -1) + stack.shape[-3:])  # (S, D*N, R, R, 3)
+    face_of = np.tile(np.arange(evalset.num_faces), evalset.num_degradations)  # flat input -> face
+    targets = scorer.target[face_of]
+    pairs = list(itertools.combinations(range(len(draws)), 2))
+    out = {"pixel_std": float(stack.astype(np.float64).std(axis=0, ddof=1).mean()),
+           "psnr": float(np.mean([psnr(x, t) for d in flat for x, t in zip(d, targets)])),
+           "pairwise_lpips": None, "id_dist_gt": None, "id_dist_between": None}
+    model, _ = scorer.lpips_model() if "lpips" in scorer.opts.metrics else (None, None)
+    if model is not None:
+        out["pairwise_lpips"] = float(np.mean([model.distance_uint8(flat[a], flat[b]).mean()
+                                               for a, b in pairs]))
+    real, _ = scorer.real_features()
+    if real is not None:
+        emb, _ = scorer.identity_embedder()
+        e = np.stack([emb.embed(list(d)) for d in flat])  # (S, D*N, F)
+        out["id_dist_gt"] = float(np.nanmean(np.linalg.norm(e - real[face_of][None], axis=-1)))
+        out["id_dist_between"] = float(np.nanmean([np.linalg.norm(e[a] - e[b], axis=-1)
+                                                   for a, b in pairs]))
+    return out
+
+
+def _na_reasons(opts, scorer: Scorer) -> dict:
     reasons = {}
-    if lpips_reason:
-        reasons["pairwise_lpips"] = lpips_reason
-    if id_reason:
-        reasons["id_dist_gt / id_dist_between"] = id_reason
-    header = ["n skips", "pixel std across draws (0-255)", "pairwise LPIPS", "identity dist. to GT↓",
-              "identity dist. between draws", "PSNR↑ (mean over draws)"]
+    if "lpips" not in opts.metrics:
+        reasons["pairwise_lpips"] = "not requested in --metrics"
+    elif scorer.lpips_model()[0] is None:
+        reasons["pairwise_lpips"] = scorer.lpips_model()[1]
+    if scorer.real_features()[0] is None:
+        reasons["id_dist_gt / id_dist_between"] = scorer.real_features()[1]
+    return reasons
+
+
+def _write(opts, cfg0, evalset, scorer, rows, samples, workdir, results_name) -> dict:
     table = []
     for r in rows:
         if r["status"] != "ok":
-            table.append([str(r["num_skips"])] + ["skipped"] * 5)
+            table.append([str(r["num_skips"])] + ["skipped"] * (len(HEADER) - 1))
             continue
-        table.append([str(r["num_skips"]), common.fmt(r["pixel_std"], 3),
-                      common.fmt(r.get("pairwise_lpips")), common.fmt(r.get("id_dist_gt")),
-                      common.fmt(r.get("id_dist_between")), common.fmt(r["psnr"], 2)])
-    grid = _fig10(workdir / "fig10_grid.png", evalset, samples, num_noise_seeds)
+        table.append([str(r["num_skips"]), reports.fmt(r["pixel_std"], 3),
+                      reports.fmt(r["pairwise_lpips"]), reports.fmt(r["id_dist_gt"]),
+                      reports.fmt(r["id_dist_between"]), reports.fmt(r["psnr"], 2)])
+    grid = _fig10(workdir / "fig10_grid.png", evalset, samples, opts.num_noise_seeds)
     plot = _plot(workdir / "noise_plot.png", [r for r in rows if r["status"] == "ok"], cfg0)
-    lines = common.header_lines("Appendix C.2: the impact of noise (diversity vs identity)", cfg0,
-                                opts, evalset, [f"noise draws per input: {num_noise_seeds} "
-                                                "(noise seeds 0..); training seed 0"])
-    lines += ["## Ours (this run)", "", common.markdown_table(header, table)]
-    lines += common.na_footnotes(reasons)
+    lines = reports.header_lines(
+        "Appendix C.2: the impact of noise (diversity vs identity)", cfg0, opts, evalset,
+        [f"noise draws per input: {opts.num_noise_seeds} (draw s: seed s * inputs + input "
+         "index); training seed 0"])
+    lines += ["## Ours (this run)", "", reports.markdown_table(HEADER, table)]
+    lines += reports.na_footnotes(_na_reasons(opts, scorer))
+    skipped = [r for r in rows if r["status"] != "ok"]
     if skipped:
-        lines += ["", "Skipped variants:"] + [f"- n = {n}: {why}" for n, why in skipped.items()]
-    lines += ["", "## Paper (quoted), appendix C.2", "",
-              "No numbers: \"(i) The influence of noises diminishes with more skip connections "
-              "as seen in Table 6. (ii) Less number of skip connections can generate more diverse "
-              "images at the cost of sacrificing face identities, as seen in Table 6 and "
-              "Figure 10.\" Expected here: pixel std and identity distance to GT falling as n "
-              "grows.", "", common.PAPER_NOTE, "",
-              f"Figures: `{grid.name}` (Fig. 10 layout, one row per n: input | noise seed 0 | "
-              f"seed 1 | ... | GT), `{plot.name}`."]
-    md = common.write_text(workdir / f"{results_name}.md", lines)
-    main_md = workdir / "results.md"  # shared workdir: never overwrite skip_ablation's table
-    if not main_md.is_file() or main_md.read_text().startswith("# Appendix C.2"):
-        common.write_text(main_md, lines)
-        common.write_csv(workdir / "results.csv", rows, ["variant", "num_skips", "status", "steps",
-                                                          "noise_seeds", "eval_images", *FIELDS])
-    csv = common.write_csv(workdir / f"{results_name}.csv", rows,
-                           ["variant", "num_skips", "status", "steps", "noise_seeds",
-                            "eval_images", *FIELDS])
-    print(common.markdown_table(header, table))
+        lines += ["", "Skipped variants:"] + [f"- {r['variant']}: {r['status'][9:]}"
+                                              for r in skipped]
+    lines += ["", "## Paper (quoted), appendix C.2", "", PAPER_TEXT, "", reports.PAPER_NOTE, "",
+              f"Figures: `{grid.name}` (Fig. 10 layout, one row per n: input | draw 0 | "
+              f"draw 1 | ... | GT), `{plot.name}`."]
+    md = reports.write_text(workdir / f"{results_name}.md", lines)
+    csv = reports.write_csv(workdir / f"{results_name}.csv", rows, CSV_FIELDS)
+    print(reports.markdown_table(HEADER, table))
     print(f"wrote {md}, {csv}, {grid}, {plot}")
     return {"rows": rows, "results_md": md, "results_csv": csv, "grid": grid, "plot": plot}
 
 
-def _fig10(path, evalset, samples, num_noise_seeds, face: int = 0):
-    cols = ["input"] + [f"seed {s}" for s in range(num_noise_seeds)] + ["GT"]
-    rows, labels = [], []
-    for n, draws in samples.items():
-        rows.append([evalset.degraded[face]] + [d[face] for d in draws] + [evalset.target[face]])
-        labels.append(f"n={n}")
-    return common.save_labeled_grid(path, rows, cols, labels)
+def _fig10(path, evalset: EvalSet, samples: dict, num_draws: int, face: int = 0):
+    cols = ["input"] + [f"draw {s}" for s in range(num_draws)] + ["GT"]
+    rows = [[evalset.degraded[0, face]] + [d[0, face] for d in draws] + [evalset.target[face]]
+            for draws in samples.values()]
+    return reports.save_labeled_grid(path, rows, cols, list(samples))
 
 
 def _plot(path, rows, cfg):
     def draw(fig, ax):
-        ns = [r["num_skips"] for r in rows]
-        ax.plot(ns, [r["pixel_std"] for r in rows], "o-", label="pixel std across noise draws")
+        ax.plot([r["num_skips"] for r in rows], [r["pixel_std"] for r in rows], "o-",
+                label="pixel std across noise draws")
         ax.set_xlabel("number of skip connections n")
         ax.set_ylabel("pixel std (0-255)")
         ax.set_title(f"C.2 noise diversity ({cfg.name}, {cfg.model.resolution} px)", fontsize=9)
@@ -177,16 +183,17 @@ def _plot(path, rows, cfg):
             ax2 = ax.twinx()
             ax2.plot([a for a, _ in ids], [b for _, b in ids], "^-", color="tab:red",
                      label="identity distance to GT")
-            ax2.set_ylabel("identity distance to GT (dlib)", color="tab:red")
+            ax2.set_ylabel("identity distance to GT", color="tab:red")
         ax.legend(fontsize=7, loc="upper right")
 
-    return common.plot(path, draw)
+    return reports.plot(path, draw)
 
 
 def main(argv):
     del argv
-    return common.run_main(lambda opts: run_experiment(opts, [int(s) for s in FLAGS.skips], FLAGS.num_noise_seeds))
+    return cli.run_experiment(lambda: run_experiment(
+        options.options_from_flags(), options.int_list(flags.FLAGS.skips, "skips")))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

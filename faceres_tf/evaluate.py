@@ -49,39 +49,29 @@ from pathlib import Path
 
 import numpy as np
 
+from faceres_tf import image_io
 from faceres_tf.errors import UserError
 
 logger = logging.getLogger("faceres_tf.evaluate")
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 ALL_METRICS = ("psnr", "ssim", "lpips", "fid", "ipr")
 # Paper's table layout (Tables 6-8): name in results -> column header.
 TABLE_COLUMNS = (("psnr", "PSNR↑"), ("ssim", "SSIM↑"), ("lpips", "LPIPS↓"), ("fid", "FID↓"),
                  ("iprecision", "iPrecision↑"), ("irecall", "iRecall↑"))
 
 
-def list_images(folder: Path) -> dict[str, Path]:
-    """stem -> path for the image files directly in ``folder``."""
+def images_by_stem(folder: Path) -> dict[str, Path]:
+    """stem -> path for the image files directly in ``folder`` (not recursive)."""
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: not a folder.")
     out: dict[str, Path] = {}
-    for p in sorted(folder.iterdir()):
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS:
-            if p.stem in out:
-                logger.warning("%s: two files share the stem %r; using %s", folder, p.stem,
-                               out[p.stem].name)
-                continue
-            out[p.stem] = p
+    for p in image_io.list_images(folder, recursive=False).images:
+        if p.stem in out:
+            logger.warning("%s: two files share the stem %r; using %s", folder, p.stem,
+                           out[p.stem].name)
+            continue
+        out[p.stem] = p
     return out
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    """uint8 (H, W, 3) RGB, read exactly as the training pipeline reads images
-    (16-bit scaled, alpha composited over white, EXIF orientation applied);
-    raises ValueError naming the file when it cannot be decoded."""
-    from faceres_tf.data.image_io import read_image_rgb
-
-    return read_image_rgb(path)
 
 
 def read_ids_csv(path: Path) -> dict[str, str]:
@@ -103,7 +93,7 @@ def load_pairs(restored_dir, gt_dir, report: dict):
     """Reads matched pairs; fills ``report`` with unmatched / skipped / resized lists."""
     from PIL import Image
 
-    rest, gt = list_images(Path(restored_dir)), list_images(Path(gt_dir))
+    rest, gt = images_by_stem(Path(restored_dir)), images_by_stem(Path(gt_dir))
     report["unmatched_restored"] = sorted(set(rest) - set(gt))
     report["unmatched_gt"] = sorted(set(gt) - set(rest))
     for side, names in (("restored", report["unmatched_restored"]), ("gt", report["unmatched_gt"])):
@@ -113,8 +103,8 @@ def load_pairs(restored_dir, gt_dir, report: dict):
     names, restored, truth = [], [], []
     for stem in sorted(set(rest) & set(gt)):
         try:
-            r, g = read_rgb(rest[stem]), read_rgb(gt[stem])
-        except ValueError as e:
+            r, g = image_io.read_rgb(rest[stem]), image_io.read_rgb(gt[stem])
+        except image_io.ImageReadError as e:
             report["skipped"].append({"name": stem, "reason": str(e)})
             logger.warning("skipped: %s", e)
             continue
@@ -344,7 +334,7 @@ def _outputs_that_are_inputs(args) -> str:
     for folder in (args.restored, args.gt):
         if Path(folder).is_dir():
             inputs |= {p.resolve() for p in Path(folder).iterdir()
-                       if p.suffix.lower() in IMAGE_EXTENSIONS}
+                       if p.suffix.lower() in image_io.IMAGE_EXTENSIONS}
     for f in (args.ids, args.gt_fid_stats):
         if f:
             inputs.add(Path(f).resolve())

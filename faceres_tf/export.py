@@ -39,19 +39,10 @@ from pathlib import Path
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+from faceres_tf.image_io import float_to_uint8, uint8_to_float
+
 SERVING_UINT8 = "serving_default"
 SERVING_FLOAT = "serving_float"
-
-
-def uint8_to_float(images):
-    """uint8 RGB 0-255 -> float32 [-1, 1]."""
-    return tf.cast(images, tf.float32) / 127.5 - 1.0
-
-
-def float_to_uint8(images):
-    """float32 ~[-1, 1] -> uint8 RGB 0-255 (clipped, rounded)."""
-    y = (tf.clip_by_value(tf.cast(images, tf.float32), -1.0, 1.0) + 1.0) * 127.5
-    return tf.cast(tf.round(y), tf.uint8)
 
 
 def _resolution_of(generator) -> int:

@@ -3,7 +3,7 @@
 Usage::
 
     python -m faceres_tf.restore --input PHOTO_OR_FOLDER --output OUT \\
-        (--checkpoint RUN_DIR | --saved_model DIR) [--aligned] [--seed N] \\
+        [--model NAME | --checkpoint RUN_DIR | --saved_model DIR] [--aligned] [--seed N] \\
         [--num_samples K] [--only_center_face] [--upscale S] [--ext png|jpg] \\
         [--overwrite] [--no_color_correction] [--batch_size B] \\
         [--min_face_size PX] [--min_confidence C]
@@ -51,8 +51,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from faceres_tf.face import image_io  # noqa: E402
-from faceres_tf.face.image_io import ImageReadError  # noqa: E402
+from faceres_tf import image_io  # noqa: E402
+from faceres_tf.image_io import ImageReadError  # noqa: E402
 
 # Photos held in memory at once waiting for their faces to be restored.
 MAX_PENDING_PHOTOS = 8
@@ -66,9 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--input", required=True, help="an image file or a folder (searched recursively)")
     p.add_argument("--output", required=True, help="output folder")
-    src = p.add_mutually_exclusive_group(required=True)
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--model", default=None,
+                     help="bundled model name (the default when neither --checkpoint nor "
+                          "--saved_model is given: rdfr_cpu128, 128 px); only weights are read")
     src.add_argument("--checkpoint", help="training run directory (config.json + "
-                     "checkpoints/); EMA generator. The safe default route: only weights are "
+                     "checkpoints/); EMA generator. Safe: only weights are "
                      "read, the network is built by this code")
     src.add_argument("--saved_model", help="SavedModel directory written by experiments.export. "
                      "Loading a SavedModel runs the TensorFlow graph stored in it, which can read "
@@ -181,7 +184,9 @@ def _load_runner(args):
 
     if args.saved_model:
         return GeneratorRunner.from_saved_model(args.saved_model, batch_size=args.batch_size)
-    return GeneratorRunner.from_checkpoint(args.checkpoint, batch_size=args.batch_size)
+    if args.checkpoint:
+        return GeneratorRunner.from_checkpoint(args.checkpoint, batch_size=args.batch_size)
+    return GeneratorRunner.from_pretrained(args.model, batch_size=args.batch_size)
 
 
 def main(argv=None) -> int:

@@ -205,11 +205,15 @@ def test_read_image_converts_depth_alpha_gray_and_exif(tmp_path):
     cv2.imwrite(str(tmp_path / "c16.png"), bgr.astype(np.uint16) * 257)
     cv2.imwrite(str(tmp_path / "rgba.png"), np.dstack([bgr, np.full((20, 30), 9, np.uint8)]))
     cv2.imwrite(str(tmp_path / "g.png"), rgb[..., 0])
-    for name in ("c16.png", "rgba.png"):
-        loaded = image_io.read_image(tmp_path / name)
-        assert loaded.rgb.dtype == np.uint8 and loaded.rgb.shape == (20, 30, 3)
-        np.testing.assert_array_equal(loaded.rgb, rgb)
-        assert loaded.notes
+    loaded = image_io.read_image(tmp_path / "c16.png")
+    assert loaded.rgb.dtype == np.uint8 and loaded.rgb.shape == (20, 30, 3)
+    np.testing.assert_array_equal(loaded.rgb, rgb)
+    assert loaded.notes
+    # alpha 9/255: composited over white (the rule of faceres_tf.image_io)
+    loaded = image_io.read_image(tmp_path / "rgba.png")
+    a = 9 / 255
+    np.testing.assert_array_equal(loaded.rgb, np.rint(rgb * a + 255 * (1 - a)).astype(np.uint8))
+    assert "alpha composited over white" in loaded.notes
     g = image_io.read_image(tmp_path / "g.png")
     assert g.was_gray and g.rgb.shape == (20, 30, 3)
     # EXIF orientation 6 (rotate 90 clockwise to display), unicode file name

@@ -1,14 +1,22 @@
-"""Precision / recall / iPrecision / iRecall against a brute-force numpy reference."""
+"""Precision / recall / iPrecision / iRecall: the fast blocked implementation
+against Algorithm 1's float64 reference (faceres_tf/metrics/algorithm1.py)."""
 
 import numpy as np
 import pytest
 
-from faceres_tf.metrics.precision_recall import (identity_precision_recall,
-                                                 identity_precision_recall_curve, knn_radii)
+from faceres_tf.metrics.algorithm1 import algorithm1, neighbourhood_radii
+from faceres_tf.metrics.precision_recall import (
+    identity_precision_recall,
+    identity_precision_recall_curve,
+    knn_radii,
+)
+
+NAMES = ("precision", "recall", "iprecision", "irecall")
 
 
 def brute_force(real, fake, k, real_ids=None, fake_ids=None, rtol=0.0):
-    """Naive full-distance-matrix version of method.md §6 (float64).
+    """Naive full-distance-matrix version of method.md §6 (float64), with the
+    fast implementation's documented tie tolerance (rtol = 0: the reference).
 
     ``rtol`` applies the documented tie tolerance: inside when
     ``d^2 <= rho^2 + rtol (|a|^2 + |b|^2)`` with norms taken after centring on
@@ -47,6 +55,8 @@ def _sets(seed, n=240, d=16, noise=0.6):
 @pytest.mark.parametrize("d", [4, 16])
 def test_matches_brute_force(k, d):
     _, real, fake = _sets(k * 10 + d, d=d)
+    # the tolerance-aware helper is Algorithm 1's reference when rtol = 0
+    assert brute_force(real, fake, k) == algorithm1(real, fake, k=k)
     # float64 path: exact semantics; float32 path: with its documented tolerance
     exact = identity_precision_recall(real, fake, k=k, chunk=64, dtype=np.float64)
     fast = identity_precision_recall(real, fake, k=k, chunk=64)
@@ -158,3 +168,60 @@ def test_symmetric_radii_path_matches_brute_force():
     want = brute_force(real, fake, 2, rtol=1e-5)
     for name in want:
         assert got[name] == pytest.approx(want[name], abs=1e-12), name
+
+
+# ----------------------------------------------------------------------------- Algorithm 1
+
+
+def _assert_same(got, want):
+    for name in NAMES:
+        assert got[name] == want[name], (name, got, want)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_fast_equals_reference_with_exact_ties(k):
+    # integer lattice points: many exact distance ties (d == rho), which the
+    # reference counts as inside; neither precision path may flip them
+    rng = np.random.default_rng(20 + k)
+    real = rng.integers(-3, 4, (120, 4)).astype(np.float64)
+    fake = real + rng.integers(-1, 2, (120, 4))
+    want = algorithm1(real, fake, k=k)
+    assert 0 < want["iprecision"] < 1
+    for dtype in (np.float64, np.float32):
+        _assert_same(identity_precision_recall(real, fake, k=k, chunk=32, dtype=dtype), want)
+
+
+def test_fast_equals_reference_with_duplicates_and_labels():
+    rng = np.random.default_rng(21)
+    real = rng.standard_normal((90, 8))
+    real[30:40] = real[20:30]  # exact duplicate real points (radius 0 at k = 1)
+    fake = np.concatenate([real[:45] + 0.3 * rng.standard_normal((45, 8)), real[45:60]])
+    real_ids, fake_ids = np.arange(90) % 40, np.arange(60) % 40
+    for k in (1, 2, 4):
+        want = algorithm1(real, fake, k=k, real_ids=real_ids, restored_ids=fake_ids)
+        got = identity_precision_recall(real, fake, k=k, real_ids=real_ids,
+                                        restored_ids=fake_ids, chunk=16, dtype=np.float64)
+        _assert_same(got, want)
+
+
+def test_reference_on_a_hand_checked_example():
+    # 1-D features, paired by index. Reals 0, 1, 3: k = 1 radii 1, 1, 2.
+    # Restored 0.5 lies within real 0 (itself): identity-in. Restored 10: nowhere.
+    # Restored 2 lies within real 1 (a tie, d = rho = 1) and real 3 (itself): identity-in.
+    # Restored radii 1.5, 8, 1.5: every real is in; real 1 only near other people.
+    real = np.array([[0.0], [1.0], [3.0]])
+    fake = np.array([[0.5], [10.0], [2.0]])
+    np.testing.assert_array_equal(neighbourhood_radii(real, 1), [1.0, 1.0, 2.0])
+    want = {"precision": 2 / 3, "recall": 1.0, "iprecision": 2 / 3, "irecall": 2 / 3}
+    assert algorithm1(real, fake, k=1) == pytest.approx(want)
+    assert identity_precision_recall(real, fake, k=1, dtype=np.float64) == pytest.approx(want)
+
+
+@pytest.mark.parametrize("fn", [algorithm1, identity_precision_recall])
+def test_k_not_below_set_size_is_an_error(fn):
+    x = np.random.default_rng(22).standard_normal((5, 3))
+    for k in (5, 6):
+        with pytest.raises(ValueError, match="more than k points"):
+            fn(x, x + 0.1, k=k)
+    with pytest.raises(ValueError, match="k"):
+        fn(x, x, k=0)

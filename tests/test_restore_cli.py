@@ -86,7 +86,7 @@ def test_folder_with_bad_inputs(models, photos, tmp_path, capsys):
     assert rc == 1 and failed == 2 and ok == 6, out
     assert re.search(r"FAILED .*corrupt\.png: not a readable image", out)
     assert re.search(r"FAILED .*text\.jpg: not a readable image", out)
-    assert "16-bit -> 8-bit" in out and "alpha dropped" in out and "notes.txt" in out
+    assert "16-bit -> 8-bit" in out and "alpha composited over white" in out and "notes.txt" in out
     assert re.search(r"noface\.png: .*no face restored; the photo is written unchanged", out)
     # Blake x 4 (orig, gray, 16-bit, RGBA) + couple (large) x 2, at least
     assert faces >= 6 and skipped >= 0

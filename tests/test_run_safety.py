@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import experiments.train as train_driver  # noqa: E402 - defines the absl flags at collection
 from faceres_tf import presets
 from faceres_tf.config import Config, override
 from faceres_tf.errors import ConfigChangedError, ConfigError, RunDirError, RunLockedError
@@ -32,8 +33,6 @@ from faceres_tf.training import Trainer, load_generator, train
 from faceres_tf.training import checkpoint as ckpt_lib
 from faceres_tf.training import run_dir as rd
 from faceres_tf.training.run_lock import LOCK_NAME, RunLock
-
-import experiments.train as train_driver  # noqa: E402 - defines the absl flags at collection
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")

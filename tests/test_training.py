@@ -167,3 +167,29 @@ def test_missing_vgg_weights_is_a_clear_error(tmp_path):
     assert "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5" in err
     assert "253f8cb515780f3b799900260a226db6" in err
     assert "--perceptual=off" in err
+
+
+def test_lazy_r1_correction_sets_the_discriminator_optimizer(tmp_path):
+    """StyleGAN2's lazy-regularisation correction (docs/method.md §4): with R1
+    every N steps, D's Adam runs with lr * c and betas ** c, c = N / (N + 1);
+    G's optimizer and the switched-off case keep the configured values."""
+    import keras
+
+    import faceres_tf
+    from faceres_tf.config import override
+    from faceres_tf.training import Trainer
+
+    base = override(faceres_tf.presets.get("test"), {"train.beta1": 0.5, "loss.r1_interval": 4})
+
+    def adam(opt):
+        return [float(keras.ops.convert_to_numpy(v)) for v in
+                (opt.learning_rate, opt.beta_1, opt.beta_2)]
+
+    on = Trainer(base, tmp_path / "on", tf.distribute.get_strategy())
+    c = 4 / 5
+    t = base.train
+    np.testing.assert_allclose(adam(on.d_opt), [t.lr * c, 0.5 ** c, 0.99 ** c], rtol=1e-6)
+    np.testing.assert_allclose(adam(on.g_opt), [t.lr, 0.5, 0.99], rtol=1e-6)
+    off = Trainer(override(base, {"loss.r1_lazy_correction": False}), tmp_path / "off",
+                  tf.distribute.get_strategy())
+    np.testing.assert_allclose(adam(off.d_opt), [t.lr, 0.5, 0.99], rtol=1e-6)

@@ -1,18 +1,19 @@
-"""Finding, validating and decoding face images on disk (Python side).
+"""Training faces on disk: listing, validating and loading them (Python side).
 
-Conventions: decoded images are numpy uint8 (H, W, 3), RGB, 0-255.
+Reading follows the one rule set of :mod:`faceres_tf.image_io` (alpha over
+white, gray to RGB, 16-bit ``round(v / 257)``, EXIF orientation applied);
+this module adds what training needs on top:
 
-* Grayscale, palette, CMYK become RGB; RGBA / LA are composited over white
-  ([ours]); 16-bit images are scaled to 8 bits (value / 257, rounded); the
-  EXIF orientation tag is applied.
+* :func:`list_images` - the image files of a training folder, as resolved
+  path strings, with :class:`DataError` naming the folder when there are none.
 * :func:`to_square` centre-crops to a square and resizes to R x R (area
-  interpolation when shrinking, bicubic when enlarging).
-* A file that cannot be decoded (corrupt, truncated, zero bytes, not an image)
-  raises :class:`ImageReadError` naming it. :func:`scan_images` turns those
-  into ONE warning line per file plus a summary line, and never aborts.
+  interpolation when shrinking, bicubic when enlarging); :func:`load_face`
+  reads and does that.
+* :func:`scan_images` turns unreadable files into ONE warning line per file
+  plus a summary line, and never aborts.
 
-Decoding uses Pillow, which rejects truncated files (OpenCV silently pads
-them with grey).
+``ImageReadError``, ``IMAGE_EXTENSIONS`` and ``read_image_rgb`` are the ones of
+:mod:`faceres_tf.image_io`, re-exported here for existing imports.
 """
 
 from __future__ import annotations
@@ -25,15 +26,26 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps
 
 from faceres_tf.errors import UserError
+from faceres_tf.image_io import IMAGE_EXTENSIONS, ImageReadError, read_size
+from faceres_tf.image_io import list_images as _list_image_files
+from faceres_tf.image_io import read_rgb as read_image_rgb
 
 logger = logging.getLogger("faceres_tf.data")
 
-ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, not grey pixels
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+__all__ = [
+    "FULL_CHECK_MAX_FILES",
+    "IMAGE_EXTENSIONS",
+    "DataError",
+    "ImageReadError",
+    "ScanResult",
+    "list_images",
+    "load_face",
+    "read_image_rgb",
+    "scan_images",
+    "to_square",
+]
 
 # Folders with more files than this are checked by header only (Pillow
 # ``verify``) before training; full decoding of every file would delay the
@@ -47,15 +59,12 @@ class DataError(UserError, ValueError):
     """Unusable training data (missing/empty folder, nothing readable)."""
 
 
-class ImageReadError(DataError):
-    """One file could not be read as an image; the message names the file."""
-
-
 def list_images(folder) -> list:
-    """Sorted absolute paths of all images under ``folder`` (recursive).
+    """Sorted absolute paths (str, symlinks resolved) of all images under ``folder``.
 
-    Extensions ``IMAGE_EXTENSIONS``, case-insensitive. Raises
-    :class:`DataError` naming the folder if it does not exist or has no image.
+    :func:`faceres_tf.image_io.list_images` (recursive, by extension, hidden
+    files skipped). Raises :class:`DataError` naming the folder if it does not
+    exist or has no image.
     """
     root = Path(folder).expanduser()
     if not root.is_dir():
@@ -63,11 +72,7 @@ def list_images(folder) -> list:
             f"Image folder {str(root)!r} does not exist (resolved to {str(root.resolve())!r}). "
             "Give a folder of aligned face images (data.train_dir / data.val_dir when training)."
         )
-    paths = sorted(
-        str(p.resolve())
-        for p in root.rglob("*")
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
+    paths = sorted(str(p.resolve()) for p in _list_image_files(root).images)
     if not paths:
         raise DataError(
             f"No images ({', '.join(IMAGE_EXTENSIONS)}) found under {str(root.resolve())!r}. "
@@ -75,62 +80,6 @@ def list_images(folder) -> list:
             "`python -m faceres_tf.data.prepare`."
         )
     return paths
-
-
-def _to_rgb_array(img: Image.Image) -> np.ndarray:
-    mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = np.asarray(img).astype(np.float64)
-        if mode == "I" and arr.max(initial=0) <= 255:
-            scale = 1.0
-        else:
-            scale = 1.0 / 257.0
-        arr = np.clip(np.round(arr * scale), 0, 255).astype(np.uint8)
-        return np.repeat(arr[..., None], 3, axis=-1)
-    if mode == "F":
-        arr = np.clip(np.round(np.asarray(img)), 0, 255).astype(np.uint8)
-        return np.repeat(arr[..., None], 3, axis=-1)
-    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
-    if mode != "RGB":
-        img = img.convert("RGB")
-    return np.asarray(img)
-
-
-def read_image_rgb(path) -> np.ndarray:
-    """Decodes one image file to uint8 (H, W, 3) RGB; raises ImageReadError."""
-    path = str(path)
-    try:
-        if os.path.getsize(path) == 0:
-            raise ImageReadError(f"{path}: empty file (0 bytes)")
-        with Image.open(path) as img:
-            img.load()  # full decode: raises on truncated / corrupt data
-            img = ImageOps.exif_transpose(img)
-            arr = _to_rgb_array(img)
-    except ImageReadError:
-        raise
-    except Exception as e:  # PIL raises many types (OSError, SyntaxError, ValueError, ...)
-        raise ImageReadError(f"{path}: not a readable image ({type(e).__name__}: {e})") from e
-    if arr.ndim != 3 or arr.shape[-1] != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise ImageReadError(f"{path}: unexpected decoded shape {arr.shape}")
-    return np.ascontiguousarray(arr, dtype=np.uint8)
-
-
-def _check_header(path: str):
-    """Cheap check (no pixel decode): returns (width, height); raises ImageReadError."""
-    try:
-        if os.path.getsize(path) == 0:
-            raise ImageReadError(f"{path}: empty file (0 bytes)")
-        with Image.open(path) as img:
-            size = img.size
-            img.verify()
-    except ImageReadError:
-        raise
-    except Exception as e:
-        raise ImageReadError(f"{path}: not a readable image ({type(e).__name__}: {e})") from e
-    return size
 
 
 def to_square(img: np.ndarray, resolution: int) -> np.ndarray:
@@ -187,7 +136,7 @@ def _check_one(path: str, full: bool):
             arr = read_image_rgb(path)
             result = (True, min(arr.shape[:2]))
         else:
-            w, h = _check_header(path)
+            w, h = read_size(path)
             result = (True, min(w, h))
     except ImageReadError as e:
         result = (False, str(e))

@@ -11,7 +11,7 @@ Sources (auto-detected from the folder):
   shards are reported (they are not read). A payload damaged inside an intact
   frame stops training with an error naming the shard
   (:func:`explain_data_error`), after the checkpoint is written;
-* otherwise a folder of images (png/jpg/jpeg/webp/bmp, recursive). Files are
+* otherwise a folder of images (``faceres_tf.image_io``, recursive). Files are
   validated before training (one warning per unreadable file, a summary count,
   :class:`DataError` naming the folder if none is readable); images are
   centre-cropped and resized to R x R (smaller ones upscaled, with a warning).

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from faceres_tf.face import alignment
-
+from faceres_tf.image_io import depth_to_uint8
 
 _STATS_SIZE = 128
 
@@ -89,7 +89,7 @@ def match_color(restored: np.ndarray, reference: np.ndarray, weights: np.ndarray
         out[..., c] = (lab[..., c] - mean[c]) * gain + rmean[c]
     out[..., 0] = np.clip(out[..., 0], 0.0, 100.0)
     rgb = cv2.cvtColor(out, cv2.COLOR_LAB2RGB)
-    return np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
+    return depth_to_uint8(rgb)  # float [0, 1] -> uint8
 
 
 def to_gray_rgb(rgb: np.ndarray) -> np.ndarray:

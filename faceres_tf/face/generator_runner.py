@@ -1,12 +1,14 @@
 """Run a restoration generator on batches of aligned uint8 faces.
 
-One interface for the three ways a model reaches the CLI:
+One interface for the ways a model reaches the CLI:
 
 * :meth:`GeneratorRunner.from_keras` - an in-memory Keras generator
   (``faceres_tf.build_generator`` contract: inputs ``{"image": float32 (B, R,
   R, 3) in [-1, 1], "noise_seed": int32 (B,)}``, output float32 ~[-1, 1]);
 * :meth:`GeneratorRunner.from_checkpoint` - the EMA generator of a training
   run directory (``faceres_tf.training.load_generator``);
+* :meth:`GeneratorRunner.from_pretrained` - a model bundled with the package
+  (``faceres_tf.load_pretrained``; the default of the restore CLI);
 * :meth:`GeneratorRunner.from_saved_model` - a SavedModel written by
   :func:`faceres_tf.export.export_saved_model` (its ``serving_default``
   signature: uint8 image + int32 seed -> uint8 image).
@@ -14,7 +16,7 @@ One interface for the three ways a model reaches the CLI:
 All take and return uint8 RGB (N, R, R, 3) and int32 seeds (N,) (negative seed
 = zero noise), and split N into batches of at most ``batch_size``; the
 uint8 <-> [-1, 1] conversion is the one of :mod:`faceres_tf.export`, so the
-three paths give identical pixels for the same weights.
+paths give identical pixels for the same weights.
 """
 
 from __future__ import annotations
@@ -89,6 +91,18 @@ class GeneratorRunner:
         except Exception as e:  # noqa: BLE001 - re-raised with context
             raise ModelLoadError(f"--checkpoint {run_dir}: could not load the generator: {e}") from e
         return cls.from_keras(generator, batch_size, f"checkpoint {run_dir}")
+
+    @classmethod
+    def from_pretrained(cls, name: str | None = None, batch_size: int = 8) -> "GeneratorRunner":
+        """A model bundled with faceres_tf (``faceres_tf.load_pretrained``)."""
+        from faceres_tf import pretrained
+
+        name = name or pretrained.DEFAULT_MODEL
+        try:
+            generator = pretrained.load_pretrained(name)
+        except pretrained.PretrainedError as e:
+            raise ModelLoadError(f"--model {name}: {e}") from e
+        return cls.from_keras(generator, batch_size, f"bundled model {name}")
 
     @classmethod
     def from_saved_model(cls, path: str | os.PathLike, batch_size: int = 8) -> "GeneratorRunner":

@@ -27,10 +27,13 @@ import numpy as np
 
 from faceres_tf.face import alignment, color, paste_back
 from faceres_tf.face.detection import DetectedFace, center_face
-from faceres_tf.face.image_io import LoadedImage
+from faceres_tf.image_io import LoadedImage
 
 # Upscaled outputs larger than this are produced at a smaller factor (memory).
 MAX_OUTPUT_PIXELS = 2**27  # ~134 megapixels, ~400 MB as uint8 RGB
+# A face spanning more than this many times the model's resolution in the
+# photo is restored at the model's resolution and upscaled back: say so.
+LARGE_FACE_FACTOR = 2.0
 
 
 @dataclasses.dataclass
@@ -59,6 +62,18 @@ class PhotoJob:
     skipped: list  # (DetectedFace, reason) pairs
     upscale: float = 1.0
     notes: list = dataclasses.field(default_factory=list)
+
+
+def _face_side_in_photo(matrix: np.ndarray, resolution: int) -> float:
+    """Side in photo pixels of the region warped to the R x R aligned crop."""
+    scale = math.sqrt(abs(float(np.linalg.det(np.asarray(matrix)[:, :2]))))
+    return resolution / max(scale, 1e-12)
+
+
+def _large_face_note(side: float, resolution: int) -> str:
+    return (f"a face spans ~{side:.0f} px, more than {LARGE_FACE_FACTOR:g}x the model's "
+            f"{resolution} px: it is restored at {resolution} px and upscaled, so it will look "
+            "softer than the photo; use a higher-resolution model for large faces")
 
 
 def _is_gray(rgb: np.ndarray, tol: int = 2) -> bool:
@@ -112,6 +127,8 @@ class FacePipeline:
             h, w = rgb.shape[:2]
             if h != w:
                 notes.append(f"not square ({w}x{h}); stretched to {r}x{r}")
+            if min(h, w) > LARGE_FACE_FACTOR * r:
+                notes.append(_large_face_note(min(h, w), r))
             if (h, w) != (r, r):
                 interp = cv2.INTER_AREA if min(h, w) > r else cv2.INTER_CUBIC
                 crop = cv2.resize(rgb, (r, r), interpolation=interp)
@@ -141,6 +158,9 @@ class FacePipeline:
                 continue
             faces.append(FaceJob(crop=alignment.warp_face(rgb, m, r), matrix=m, detection=det))
         job = PhotoJob(image=image, faces=faces, skipped=skipped)
+        largest = max((_face_side_in_photo(f.matrix, r) for f in faces), default=0.0)
+        if largest > LARGE_FACE_FACTOR * r:
+            job.notes.append(_large_face_note(largest, r))
         job.upscale = self._safe_upscale(rgb.shape, job.notes)
         return job
 

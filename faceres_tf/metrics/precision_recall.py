@@ -1,50 +1,32 @@
-"""Precision / recall and identity precision / recall (iPrecision / iRecall).
+"""Precision / recall and iPrecision / iRecall: the fast implementation.
 
-This is the paper's Algorithm 1 ("Precision and iPrecision", appendix) in the
-corrected form given in ``docs/method.md`` §6 [paper, corrected]:
-
-* ``E_r``: features of the real (ground-truth) set R, ``E_g``: features of the
-  restored set G, both ``(N, d)``, from one face-identity network.
-* ``rho_k(r)``: Euclidean distance from real ``r`` to its k-th nearest
-  neighbour among the *other* reals (the point itself is excluded by index,
-  so exact duplicates count as neighbours at distance 0).
-* A restored ``g`` is **in** if some real ``r`` has ``d(g, r) <= rho_k(r)``
-  (precision, Kynkäänniemi et al. 2019). It is **identity-in** if such an
-  ``r`` also has the same identity as ``g``. ``precision`` / ``iprecision`` are
-  the means over ``g``.
-* ``recall`` / ``irecall`` swap the roles: radii come from the restored set,
-  and each real ``r`` is checked against the restored points.
-* Identity: by default restored ``i`` and real ``i`` are the same person
-  (paired evaluation; both sets must have the same size). With label arrays
-  (``real_ids`` / ``restored_ids``, any hashable values) a set may hold several
-  photos per person.
+The metric is the paper's Algorithm 1, corrected (``docs/method.md`` §6); its
+executable specification is :func:`faceres_tf.metrics.algorithm1.algorithm1`
+(float64, full distance matrices), and this module is tested against it. In
+short: ``rho_k(r)`` is the distance from a real point to its k-th nearest
+*other* real point; a restored point is *in* when it lies within some real
+point's radius, *identity-in* when that real point is also the same person
+(restored i <-> real i, or identity labels); recall / iRecall swap the sets.
 
 Implementation [ours]:
 
-* Blocked in ``chunk x chunk`` tiles so memory is ``O(N * K + chunk^2)``,
-  never ``O(N^2)``. Squared distances come from ``|a|^2 + |b|^2 - 2 a.b``,
-  computed with one float32 BLAS matmul on *augmented* vectors
-  ``[-2a, 1, |a|^2] . [b, |b|^2, 1]`` (no extra elementwise pass).  The k-NN
-  radii scan full rows (k argmin sweeps on rows whose tile minimum beats the
-  running k-th value) below 256-d, and from 256-d on use only the tiles on
-  and above the block diagonal, keeping per point only the entries under an
-  upper bound from a random sample (see ``_knn_sq_dists``). One tile of restored x
-  real distances serves both precision (row minima) and recall (column
-  minima), with both thresholds folded into the matmul (see ``_cross_in``);
-  tiles whose points are all already "in" are skipped. Features are centred
-  on the mean of both sets first (distances are translation invariant;
-  centring removes most of the cancellation error of the expansion, which
-  matters for non-negative features such as Inception's).
-* Tie tolerance: a pair counts as inside when
-  ``d^2 <= rho^2 + rtol * (|a|^2 + |b|^2)`` (centred norms), with
-  ``rtol = 1e-5`` for float32 (about the worst-case float32 rounding of a
-  512-d dot product) and ``1e-12`` for float64. This keeps exact ties (e.g. a
-  restored point equal to a real point's neighbour) from flipping with
-  rounding.
-* Same-identity pairs are re-checked with exact float64 differences, and a
-  point that is identity-in is also counted as in, so
-  ``iprecision <= precision`` and ``irecall <= recall`` hold exactly, and the
-  identical-set case gives exactly 1.
+* Tiles of ``chunk x chunk``: memory ``O(N * K + chunk^2)``, never ``O(N^2)``.
+  Squared distances ``|a|^2 + |b|^2 - 2 a.b`` come from one float32 BLAS
+  matmul on augmented vectors ``[-2a, 1, |a|^2] . [b, |b|^2, 1]``. The k-NN
+  radii scan full rows below 256-d and, from 256-d on, only the tiles on and
+  above the block diagonal, keeping the entries under an upper bound from a
+  random sample (``_knn_sq_dists``). One restored x real tile serves both
+  precision (row minima) and recall (column minima), thresholds folded into
+  the matmul (``_cross_in``); tiles whose points are all "in" are skipped.
+  Features are centred on the mean of both sets first (translation invariant;
+  it removes most of the expansion's cancellation error).
+* Tie tolerance: a pair is inside when ``d^2 <= rho^2 + rtol (|a|^2 + |b|^2)``
+  (centred norms), ``rtol = 1e-5`` for float32 (about the worst-case rounding
+  of a 512-d dot product), ``1e-12`` for float64, so exact ties do not flip
+  with rounding.
+* Same-identity pairs are re-checked with exact float64 differences and an
+  identity-in point also counts as in: ``iprecision <= precision`` and
+  ``irecall <= recall`` hold exactly; identical sets give exactly 1.
 """
 
 from __future__ import annotations
@@ -159,6 +141,27 @@ def _merge_hits(best: np.ndarray, offset: int, points: list, values: list, k: in
     best[p[keep] - offset, rank[keep]] = v[keep]
 
 
+def _sample_bounds(lhs, rhs_t, sq, max_k: int, chunk: int, dtype, seed: int) -> np.ndarray:
+    """Upper bounds ``(N,)`` of each point's k-th smallest squared distance: the
+    k-th smallest to a random sample of m other points, plus a rounding slack."""
+    n = lhs.shape[0]
+    m = min(n, max(512, min(4096, n // 12)))
+    sample = np.sort(np.random.default_rng(seed).choice(n, m, replace=False))
+    rhs_s = np.ascontiguousarray(rhs_t[:, sample])
+    bound = np.empty(n, dtype=np.float64)
+    for i0 in range(0, n, chunk):
+        i1 = min(n, i0 + chunk)
+        tile = lhs[i0:i1] @ rhs_s
+        rows = np.arange(i0, i1)
+        pos = np.searchsorted(sample, rows)
+        own = (pos < m) & (sample[np.minimum(pos, m - 1)] == rows)
+        tile[np.flatnonzero(own), pos[own]] = np.inf
+        bound[i0:i1] = _smallest_k(tile, max_k).max(axis=1)
+    # slack for float32 rounding differences between the two passes
+    eps = 1e-4 if np.dtype(dtype) == np.float32 else 1e-10
+    return (bound + eps * (np.abs(bound) + sq + sq.max())).astype(dtype)
+
+
 def _knn_sq_dists(x: np.ndarray, max_k: int, chunk: int = DEFAULT_CHUNK,
                   dtype=np.float32, seed: int = 0) -> np.ndarray:
     """Squared distances to the 1st..max_k-th nearest other point, ``(N, max_k)``.
@@ -188,22 +191,7 @@ def _knn_sq_dists(x: np.ndarray, max_k: int, chunk: int = DEFAULT_CHUNK,
         return np.maximum(_knn_sq_dists_rowwise(x, None, max_k, chunk, dtype).astype(np.float64),
                           0.0)
     lhs, rhs_t, sq = _augment(x, dtype)
-    # 1. upper bounds from a random sample
-    m = min(n, max(512, min(4096, n // 12)))
-    sample = np.sort(np.random.default_rng(seed).choice(n, m, replace=False))
-    rhs_s = np.ascontiguousarray(rhs_t[:, sample])
-    bound = np.empty(n, dtype=np.float64)
-    for i0 in range(0, n, chunk):
-        i1 = min(n, i0 + chunk)
-        tile = lhs[i0:i1] @ rhs_s
-        rows = np.arange(i0, i1)
-        pos = np.searchsorted(sample, rows)
-        own = (pos < m) & (sample[np.minimum(pos, m - 1)] == rows)
-        tile[np.flatnonzero(own), pos[own]] = np.inf
-        bound[i0:i1] = _smallest_k(tile, max_k).max(axis=1)
-    # slack for float32 rounding differences between the two passes
-    eps = 1e-4 if np.dtype(dtype) == np.float32 else 1e-10
-    bound = (bound + eps * (np.abs(bound) + sq + sq.max())).astype(dtype)
+    bound = _sample_bounds(lhs, rhs_t, sq, max_k, chunk, dtype, seed)  # 1.
     # 2./3. symmetric pass collecting hits
     best = np.full((n, max_k), np.inf, dtype=dtype)
     starts = list(range(0, n, chunk))
@@ -377,7 +365,8 @@ def _precision_recall_levels(real_features, restored_features, ks: Sequence[int]
 def identity_precision_recall(real_features, restored_features, k: int = 3,
                               real_ids: Sequence[Hashable] | None = None,
                               restored_ids: Sequence[Hashable] | None = None,
-                              chunk: int = DEFAULT_CHUNK, dtype=np.float32, rtol: float | None = None) -> dict[str, float]:
+                              chunk: int = DEFAULT_CHUNK, dtype=np.float32,
+                              rtol: float | None = None) -> dict[str, float]:
     """Precision, recall, iPrecision and iRecall at neighbourhood size ``k``.
 
     Args:

@@ -7,14 +7,9 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from PIL import Image
 
-
-
-def to_uint8(images) -> np.ndarray:
-    """[-1, 1] float -> uint8 0-255 (rounded, clipped)."""
-    x = (np.asarray(images, np.float32) + 1.0) * 127.5
-    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+from faceres_tf.image_io import float_to_uint8 as to_uint8  # [-1, 1] -> uint8; kept name
+from faceres_tf.image_io import write_image
 
 
 def restore_batches(generator, degraded, batch_size: int = 16, seed: int = -1) -> np.ndarray:
@@ -48,7 +43,5 @@ def save_grid(path: os.PathLike, *columns) -> np.ndarray:
     cols = [to_uint8(c) for c in columns]
     rows = [np.concatenate([c[i] for c in cols], axis=1) for i in range(len(cols[0]))]
     grid = np.concatenate(rows, axis=0)
-    tmp = str(path) + ".tmp.png"
-    Image.fromarray(grid).save(tmp)
-    os.replace(tmp, path)
+    write_image(path, grid, overwrite=True)
     return grid

@@ -60,9 +60,14 @@ class TrainResult:
 
 
 def _build_perceptual(cfg: Config):
-    """The VGG19 feature extractor, or None when the perceptual loss is off."""
+    """The perceptual feature extractor, or None when the perceptual loss is off."""
     if cfg.loss.perceptual == "off":
         return None, "off"
+    if cfg.loss.perceptual == "hed_vgg16":
+        from faceres_tf.losses.perceptual import build_hed_vgg16_features
+
+        extractor = build_hed_vgg16_features()
+        return extractor, extractor.weights_source
     from faceres_tf.losses.perceptual import build_vgg19_features
 
     extractor = build_vgg19_features(cfg.loss.vgg_layers, weights_path=cfg.loss.vgg_weights)

@@ -1,0 +1,293 @@
+"""Flags, options and configs shared by the ``experiments/`` drivers.
+
+Each flag is defined once, here, in a group; a driver calls the groups it
+needs at import time and adopts this module's flags so that its ``--help``
+lists them (``flags.adopt_module_key_flags(options)``):
+
+* :func:`define_training_flags`: what every driver that trains needs
+  (``--preset``, ``--workdir``, ``--data_dir``, ``--steps``, ...).
+* :func:`define_run_flags`: the extra ones of ``experiments.train``.
+* :func:`define_eval_flags`: the evaluation protocol of the table drivers.
+* :func:`define_skips_flag`: ``--skips`` (Table 6 and C.2 share it).
+
+Library code reads no flags: :func:`options_from_flags` turns them into an
+:class:`ExpOptions`, which tests build directly. :func:`resolve_config` is the
+one place where preset + shortcut flags + ``--set`` overrides become a
+:class:`faceres_tf.config.Config`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from experiments.cli import UserError
+
+ALL_METRICS = ("psnr", "ssim", "lpips", "fid", "ipr")
+ID_NETS = ("dlib", "facenet", "inception_v3", "none")
+STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device")
+
+
+# ----------------------------------------------------------------------------- flag groups
+_DEFINED: set = set()
+
+
+def _once(group):
+    """Makes a flag group idempotent: one process may import several drivers
+    (the tests do), and every driver defines the groups it uses."""
+    def define() -> None:
+        if group.__name__ not in _DEFINED:
+            group()
+            _DEFINED.add(group.__name__)
+
+    define.__name__, define.__doc__ = group.__name__, group.__doc__
+    return define
+
+
+@_once
+def define_workdir_flag() -> None:
+    from absl import flags
+
+    flags.DEFINE_string("workdir", None, "Required. experiments.train: the run directory; "
+                        "export: the run to export; table drivers: where the runs and results go.")
+
+
+@_once
+def define_training_flags() -> None:
+    from absl import flags
+
+    define_workdir_flag()
+    flags.DEFINE_string("preset", "tiny", "Named preset (faceres_tf.presets.names()).")
+    flags.DEFINE_string("data_dir", None, "Training faces: a folder of images or TFRecord shards "
+                        "(default: the preset's data.train_dir).")
+    flags.DEFINE_integer("steps", None, "Total training steps per run (default: the preset's).")
+    flags.DEFINE_integer("batch_size", None, "Global batch size (default: the preset's).")
+    flags.DEFINE_multi_string("set", [], "Config override section.field=value (repeatable).")
+    flags.DEFINE_enum("strategy", "auto", list(STRATEGIES),
+                      "tf.distribute strategy; auto = multi-worker if TF_CONFIG lists several "
+                      "workers, else MirroredStrategy over local GPUs (or the CPU).")
+    flags.DEFINE_integer("cpu_replicas", 0, "Split the CPU into N logical devices (N replicas "
+                         "of MirroredStrategy on a CPU-only machine; testing).")
+    flags.DEFINE_enum("perceptual", None, ["vgg19", "hed_vgg16", "off"],
+                      "Shortcut for --set=loss.perceptual=...")
+    flags.DEFINE_string("vgg_weights", None, "Path of the VGG19 notop .h5 (default: Keras cache).")
+    flags.DEFINE_bool("progress", True, "Show a progress bar while training.")
+
+
+@_once
+def define_run_flags() -> None:
+    """Flags only ``experiments.train`` has (one run, every training knob)."""
+    from absl import flags
+
+    flags.DEFINE_string("val_dir", None, "Validation faces for periodic PSNR/SSIM.")
+    flags.DEFINE_integer("seed", None, "Global seed (data order, degradations, noise).")
+    flags.DEFINE_bool("jit_compile", None, "XLA-compile the per-replica step (GPU).")
+    flags.DEFINE_bool("mixed_precision", None, "mixed_float16 (GPU).")
+    flags.DEFINE_enum("precision", None, ["fp32", "bf16"],
+                      "Compute precision (default: the preset's).")
+
+
+@_once
+def define_eval_flags() -> None:
+    """The evaluation protocol of the table drivers (docs/method.md §7)."""
+    from absl import flags
+
+    flags.DEFINE_string("eval_dir", "data/val", "Ground-truth faces the variants are evaluated on.")
+    flags.DEFINE_integer("num_eval_faces", None, "Use only the first N faces of --eval_dir "
+                         "(sorted by name); default: all. Evaluation cost grows with N.")
+    flags.DEFINE_integer("num_eval_degradations", 3, "D: each evaluation face is degraded with "
+                         "D fixed seeds; identity metrics score each of the D sets separately.")
+    flags.DEFINE_integer("num_seeds", 1, "Training seeds per variant.")
+    flags.DEFINE_integer("num_noise_seeds", 5, "S: noise draws per evaluation (Table 6's ± is "
+                         "the std over them); 0 = zero noise only.")
+    flags.DEFINE_list("metrics", list(ALL_METRICS), "Metrics to compute (psnr,ssim,lpips,fid,ipr).")
+    flags.DEFINE_enum("id_net", "dlib", list(ID_NETS), "Identity net for iPrecision; none skips "
+                      "iPrecision and identity distances.")
+    flags.DEFINE_string("id_weights", None, "Weights for --id_net=facenet / inception_v3.")
+    flags.DEFINE_integer("k", 3, "Neighbourhood size k of iPrecision / iRecall.")
+    flags.DEFINE_bool("ema", True, "Evaluate the EMA generator (default); --noema evaluates the "
+                      "raw one, for short runs whose EMA still averages in the random "
+                      "initialisation (after t images its weight is 0.5^(t / half-life)).")
+    flags.DEFINE_string("lpips_weights", None, "LPIPS .npz (faceres_tf.metrics."
+                        "convert_lpips_weights); without it LPIPS is n/a.")
+    flags.DEFINE_string("inception_weights", None, "Keras InceptionV3 notop .h5 for FID (default: "
+                        "the Keras cache); without it FID is n/a.")
+
+
+@_once
+def define_skips_flag() -> None:
+    from absl import flags
+
+    flags.DEFINE_list("skips", ["0", "1", "2", "4", "6"],
+                      "Values of model.num_skips to compare (Table 6).")
+
+
+def int_list(values, name: str) -> list:
+    """A comma-list flag as ints; a bad entry is a :class:`UserError`."""
+    try:
+        return [int(v) for v in values]
+    except ValueError:
+        raise UserError(f"--{name} expects integers, got {','.join(map(str, values))}") from None
+
+
+def float_list(values, name: str) -> list:
+    try:
+        return [float(v) for v in values]
+    except ValueError:
+        raise UserError(f"--{name} expects numbers, got {','.join(map(str, values))}") from None
+
+
+# ----------------------------------------------------------------------------- options
+@dataclasses.dataclass
+class ExpOptions:
+    """Everything an experiment needs; built from flags or directly (tests)."""
+
+    workdir: str
+    preset: str = "tiny"
+    data_dir: str | None = None
+    eval_dir: str = "data/val"
+    steps: int | None = None
+    batch_size: int | None = None
+    num_seeds: int = 1
+    strategy: str = "auto"
+    cpu_replicas: int = 0
+    overrides: Sequence[str] = ()
+    perceptual: str | None = None
+    vgg_weights: str | None = None
+    num_eval_faces: int | None = None
+    num_eval_degradations: int = 3
+    num_noise_seeds: int = 5
+    metrics: Sequence[str] = ALL_METRICS
+    id_net: str = "dlib"
+    id_weights: str | None = None
+    k: int = 3
+    ema: bool = True
+    lpips_weights: str | None = None
+    inception_weights: str | None = None
+    progress: bool = True
+    command: str | None = None  # the command line, recorded in results.md
+
+
+def options_from_flags() -> ExpOptions:
+    """The parsed flags of a table driver as :class:`ExpOptions` (checked)."""
+    from absl import flags
+
+    f = flags.FLAGS
+    opts = ExpOptions(
+        workdir=f.workdir, preset=f.preset, data_dir=f.data_dir, eval_dir=f.eval_dir,
+        steps=f.steps, batch_size=f.batch_size, num_seeds=f.num_seeds, strategy=f.strategy,
+        cpu_replicas=f.cpu_replicas, overrides=list(f.set), perceptual=f.perceptual,
+        vgg_weights=f.vgg_weights, num_eval_faces=f.num_eval_faces,
+        num_eval_degradations=f.num_eval_degradations, num_noise_seeds=f.num_noise_seeds,
+        metrics=list(f.metrics), id_net=f.id_net, id_weights=f.id_weights, k=f.k, ema=f.ema,
+        lpips_weights=f.lpips_weights, inception_weights=f.inception_weights,
+        progress=f.progress, command=command_line())
+    check_options(opts)
+    return opts
+
+
+def command_line() -> str:
+    """This process's command line as ``python -m experiments.<driver> ...``."""
+    p = Path(sys.argv[0])
+    prog = f"experiments.{p.stem}" if p.parent.name == "experiments" else sys.argv[0]
+    return " ".join(["python -m", prog] + sys.argv[1:])
+
+
+def check_options(opts: ExpOptions) -> None:
+    """Raises :class:`UserError` for option values no experiment can use."""
+    if not opts.workdir:
+        raise UserError("--workdir is required (where the runs and results go).")
+    unknown = sorted(set(opts.metrics) - set(ALL_METRICS))
+    if unknown:
+        raise UserError(f"--metrics: unknown {unknown}; choose from {','.join(ALL_METRICS)}")
+    for name, low in (("num_seeds", 1), ("num_eval_degradations", 1), ("num_noise_seeds", 0),
+                      ("k", 1)):
+        if getattr(opts, name) < low:
+            raise UserError(f"--{name} must be >= {low}, got {getattr(opts, name)}")
+    if opts.num_eval_faces is not None and opts.num_eval_faces < 1:
+        raise UserError(f"--num_eval_faces must be >= 1, got {opts.num_eval_faces}")
+    if opts.id_net not in ID_NETS:
+        raise UserError(f"--id_net must be one of {', '.join(ID_NETS)}, got {opts.id_net!r}")
+
+
+# ----------------------------------------------------------------------------- configs
+def resolve_config(preset, overrides, data_dir=None, val_dir=None, steps=None, batch_size=None,
+                   seed=None, perceptual=None, vgg_weights=None, jit_compile=None,
+                   mixed_precision=None, precision=None):
+    """Preset + shortcut flags + ``section.field=value`` overrides -> Config.
+
+    Raises :class:`UserError` for an unknown preset, a malformed or unknown
+    override or an impossible value.
+    """
+    from faceres_tf import presets
+    from faceres_tf.config import override
+
+    try:
+        cfg = presets.get(preset)
+    except KeyError as e:
+        raise UserError(e.args[0]) from None
+    updates = {}
+    for key, value in [
+        ("data.train_dir", data_dir), ("data.val_dir", val_dir), ("train.steps", steps),
+        ("train.batch_size", batch_size), ("train.seed", seed), ("loss.perceptual", perceptual),
+        ("loss.vgg_weights", vgg_weights), ("train.jit_compile", jit_compile),
+        ("train.mixed_precision", mixed_precision), ("train.precision", precision),
+    ]:
+        if value is not None:
+            updates[key] = value
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"--set expects section.field=value, got {item!r}")
+        key, value = item.split("=", 1)
+        updates[key.strip()] = value.strip()
+    try:
+        return override(cfg, updates)
+    except ValueError as e:
+        for key, value in updates.items():  # name the setting that is wrong
+            try:
+                override(cfg, {key: value})
+            except ValueError as single:
+                raise UserError(f"{key}={value}: {single}") from None
+        raise UserError(e) from None
+
+
+def base_config(opts: ExpOptions):
+    """Preset + flags + ``--set`` overrides: the config every variant starts from."""
+    return resolve_config(opts.preset, list(opts.overrides), data_dir=opts.data_dir,
+                          val_dir=opts.eval_dir, steps=opts.steps, batch_size=opts.batch_size,
+                          perceptual=opts.perceptual, vgg_weights=opts.vgg_weights)
+
+
+def variant_config(cfg, updates: dict, seed: int):
+    """``cfg`` with a variant's updates and training seed ``seed``."""
+    from faceres_tf.config import override
+
+    try:
+        return override(cfg, dict(updates, **{"train.seed": seed}))
+    except ValueError as e:
+        raise UserError(e) from None
+
+
+def setup_devices(cpu_replicas: int) -> None:
+    """Splits the CPU into ``cpu_replicas`` logical devices (before TF uses it)."""
+    if cpu_replicas and cpu_replicas > 1:
+        import tensorflow as tf
+
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
+
+
+def check_perceptual_weights(cfg) -> None:
+    """The VGG19 weights the perceptual loss needs exist (else :class:`UserError`)."""
+    if cfg.loss.perceptual != "vgg19":
+        return
+    from faceres_tf.weights import VGG19_NOTOP, MissingWeightsError, find_weights
+
+    try:
+        find_weights(VGG19_NOTOP, cfg.loss.vgg_weights or None)
+    except MissingWeightsError as e:
+        raise UserError(f"{e} Or turn the perceptual loss off explicitly with "
+                        "--perceptual=off.") from None

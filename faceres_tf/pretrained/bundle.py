@@ -1,0 +1,92 @@
+"""Bundle a training run's EMA generator as a pretrained model.
+
+    python -m faceres_tf.pretrained.bundle --checkpoint RUN_DIR --name NAME \
+        [--info extra.json] [--folder DIR] [--overwrite]
+
+Writes ``NAME.json`` and ``NAME.weights.npz`` (float16) into the package's
+``pretrained/`` folder (or ``--folder``); ``load_pretrained(NAME)`` reads them.
+The record holds the run's config, training steps, images seen, the training
+wall time measured from ``metrics.jsonl``, the git commits of every
+(re)start, and anything in ``--info`` (e.g. measured quality numbers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def training_record(run_dir: Path) -> dict:
+    """Steps, images seen and wall time of a run, from its own records."""
+    records = []
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.is_file():
+        for line in metrics.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if "images_per_sec" in rec:
+                records.append(rec)
+    cfg = json.loads((run_dir / "config.json").read_text())
+    batch = int(cfg["train"]["batch_size"])
+    seconds, last = 0.0, 0
+    for rec in sorted(records, key=lambda r: (r["time"])):
+        step = int(rec["step"])
+        if step > last and rec["images_per_sec"] > 0:
+            # images/s is measured since the previous log line (or the restart).
+            seconds += (step - last) * batch / rec["images_per_sec"]
+            last = step
+    info = {}
+    run_info = run_dir / "run_info.json"
+    if run_info.is_file():
+        sessions = json.loads(run_info.read_text()).get("sessions", [])
+        info["git_commits"] = sorted({s.get("git_commit", "?") for s in sessions})
+        info["restarts"] = max(0, len(sessions) - 1)
+    info.update(train_steps=last, images_seen=last * batch,
+                train_wall_seconds=round(seconds, 1), batch_size=batch)
+    return info
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m faceres_tf.pretrained.bundle",
+                                description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="training run directory")
+    p.add_argument("--name", required=True, help="bundle name, e.g. rdfr_cpu128")
+    p.add_argument("--info", default=None, help="JSON file merged into the record")
+    p.add_argument("--folder", default=None, help="output folder (default: the package's)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
+    args = p.parse_args(argv)
+
+    from faceres_tf import pretrained
+    from faceres_tf.training import load_generator
+
+    run_dir = Path(args.checkpoint)
+    folder = Path(args.folder) if args.folder else Path(pretrained.__file__).parent
+    if (folder / f"{args.name}.weights.npz").exists() and not args.overwrite:
+        print(f"error: {folder / (args.name + '.weights.npz')} exists; pass --overwrite to "
+              "replace it", file=sys.stderr)
+        return 2
+    try:
+        generator, cfg = load_generator(run_dir)
+    except (OSError, ValueError) as e:
+        print(f"error: --checkpoint {run_dir}: {e}", file=sys.stderr)
+        return 2
+    info = training_record(run_dir)
+    if args.info:
+        info.update(json.loads(Path(args.info).read_text()))
+    meta, weights = pretrained.save_bundle(generator, cfg, args.name, info, folder)
+    size = weights.stat().st_size / 2**20
+    print(f"wrote {meta} and {weights} ({size:.1f} MiB); step {info['train_steps']}, "
+          f"{info['images_seen']} images")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
