@@ -378,9 +378,16 @@ def test_non_finite_values_in_a_config_file_are_rejected(tmp_path):
     ("train.seed=1.5", "train.seed: expected an integer, got '1.5'"),
 ])
 def test_set_type_errors_name_the_key(item, message):
+    from experiments.options import resolve_config
+    from faceres_tf.errors import UserError
+
+    key, value = item.split("=", 1)
     with pytest.raises(ConfigError) as err:
-        train_driver.resolve_config("test", [item])
+        override(presets.get("test"), {key: value})
     assert str(err.value) == message
+    with pytest.raises(UserError) as err:  # what --set reports
+        resolve_config("test", [item])
+    assert message in str(err.value)
 
 
 # --------------------------------------------------------------- defects 8, 10 (CLI)
@@ -389,8 +396,6 @@ def _run_driver(main, argv, capsys):
     (exit status, stdout, stderr)."""
     from absl import flags
 
-    if "out" in flags.FLAGS:  # experiments.export, when imported earlier, makes --out required
-        argv = argv + ["--out=unused"]
     flags.FLAGS(argv)
     try:
         rc = main([])
@@ -401,16 +406,17 @@ def _run_driver(main, argv, capsys):
 
 
 @pytest.mark.parametrize("extra,expected", [
-    (["--set=train.ckpt_every=0"], "error: train.ckpt_every must be >= 1, got 0"),
-    (["--set=loss.alpha=nan"], "error: loss.alpha: must be a finite number, got 'nan'"),
-    (["--set=model.num_skips=abc"], "error: model.num_skips: expected an integer, got 'abc'"),
-    (["--preset=nope"], "error: Unknown preset 'nope'; available presets:"),
+    (["--set=train.ckpt_every=0"], "train.ckpt_every must be >= 1, got 0"),
+    (["--set=loss.alpha=nan"], "loss.alpha: must be a finite number, got 'nan'"),
+    (["--set=model.num_skips=abc"], "model.num_skips: expected an integer, got 'abc'"),
+    (["--preset=nope"], "Unknown preset 'nope'; available presets:"),
     (["--data_dir={tmp}/missing"], "does not exist"),
 ])
 def test_training_cli_user_errors_are_one_line_exit_2_and_create_nothing(
         tmp_path, capsys, extra, expected):
     workdir = tmp_path / "run"
-    argv = ["train", "--preset=test", f"--workdir={workdir}", "--steps=5", "--noprogress"]
+    argv = ["train", "--preset=test", f"--workdir={workdir}", "--steps=5", "--noprogress",
+            f"--data_dir={REPO / 'data' / 'train'}"]
     argv += [e.format(tmp=tmp_path) for e in extra]
     rc, out, err = _run_driver(train_driver.main, argv, capsys)
     assert rc == 2, out[-2000:] + err[-2000:]
@@ -426,7 +432,8 @@ def test_training_cli_keeps_the_traceback_of_a_real_bug(tmp_path, capsys, monkey
         raise RuntimeError("a bug in the trainer")
 
     monkeypatch.setattr(faceres_tf.training, "train", broken_train)
-    argv = ["train", "--preset=test", f"--workdir={tmp_path / 'run'}", "--noprogress"]
+    argv = ["train", "--preset=test", f"--workdir={tmp_path / 'run'}", "--noprogress",
+            f"--data_dir={REPO / 'data' / 'train'}"]
     with pytest.raises(RuntimeError, match="a bug in the trainer"):  # not swallowed, not exit 2
         _run_driver(train_driver.main, argv, capsys)
 
@@ -460,10 +467,10 @@ def test_damaged_shard_stops_training_naming_the_file(tmp_path):
 
 
 def test_experiment_cli_user_error_is_one_line_exit_2(tmp_path, capsys):
-    from experiments import common, skip_ablation
+    from experiments import skip_ablation
 
     argv = ["skip_ablation", "--preset=nope", f"--workdir={tmp_path / 'x'}"]
-    rc, _, err = _run_driver(lambda _: common.run_main(skip_ablation.run_experiment), argv, capsys)
+    rc, _, err = _run_driver(skip_ablation.main, argv, capsys)
     assert rc == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: Unknown preset 'nope'; available"), err
