@@ -1,5 +1,5 @@
 """Cost of the loss terms and adv_augment on this machine (random VGG weights)."""
-import os, time, json
+import os, time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf
 from faceres_tf import losses

@@ -10,16 +10,17 @@ measures, per photo and per face:
 
 and reports the share of the pipeline that is not the network (goal < 10%).
 
-    python benchmarks/bench_restore.py [--preset paper_512] [--repeats 3]
+    python benchmarks/bench_restore.py [--preset paper_512] [--repeats 3] [--precision bf16]
 
-Writes ``benchmarks/results/restore.md``.
+``--precision`` is the generator's compute precision (the folded inference
+graph restore runs, in fp32 or bf16). Writes ``benchmarks/results/restore.md``
+(fp32) or ``restore_bf16.md``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -57,6 +58,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", default="paper_512")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     args = ap.parse_args()
 
     import tensorflow as tf
@@ -71,7 +73,7 @@ def main() -> None:
     r = cfg.model.resolution
     t = time.perf_counter()
     gen = faceres_tf.build_generator(cfg)
-    runner = GeneratorRunner.from_keras(gen, batch_size=8)
+    runner = GeneratorRunner.from_keras(gen, batch_size=8, precision=args.precision)
     build_s = time.perf_counter() - t
     detector = FaceDetector()
     pipe = FacePipeline(runner, detector, seeds=(0,), color_correction=True)
@@ -133,12 +135,16 @@ def main() -> None:
               + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in med.items())
               + f" | not network: {row['non_net_share']:.1%} (with file I/O {row['non_net_share_io']:.1%})")
 
-    cpu = platform.processor() or platform.machine()
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from machine import cpu_info
+
+    info = cpu_info()
+    cpu = f"{info['cpu']}, AVX-512 BF16 {info['avx512_bf16']}, AMX {info['amx_bf16']}"
     lines = [
-        "# Whole-photo restoration: time per stage",
+        f"# Whole-photo restoration: time per stage ({args.precision})",
         "",
-        f"`python benchmarks/bench_restore.py --preset {args.preset} --repeats {args.repeats}` on "
-        f"{os.cpu_count()} CPU cores ({cpu}), TF {tf.__version__}, CPU only; "
+        f"`python benchmarks/bench_restore.py --preset {args.preset} --repeats {args.repeats} "
+        f"--precision {args.precision}` on {os.cpu_count()} CPU cores ({cpu}), TF {tf.__version__}, CPU only; "
         f"{args.preset} generator with random weights (R = {r}; timing only), median of "
         f"{args.repeats} runs. Generator build: {build_s:.1f} s. Load average at the end: "
         f"{os.getloadavg()[0]:.1f} (numbers on a shared machine vary; compare shares, not ms).",
@@ -162,7 +168,8 @@ def main() -> None:
         "file reading/writing (JPEG decode/encode) is listed separately because it depends on the "
         "format, not on the pipeline. All faces of a photo go through the network in one batched call.",
     ]
-    out = ROOT / "benchmarks" / "results" / "restore.md"
+    out = ROOT / "benchmarks" / "results" / ("restore.md" if args.precision == "fp32" else
+                                             f"restore_{args.precision}.md")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")

@@ -23,6 +23,8 @@ flags.DEFINE_enum("format", "both", ["saved_model", "tflite", "both"], "What to 
 flags.DEFINE_bool("overwrite", False, "Replace an existing output directory.")
 flags.DEFINE_bool("ema", True, "Export the EMA generator (default) or the raw one.")
 flags.DEFINE_integer("tflite_batch_size", 1, "Fixed batch size of the TFLite model.")
+flags.DEFINE_enum("precision", "fp32", ["fp32", "bf16"],
+                  "Compute precision of the SavedModel (the TFLite model is always float32).")
 flags.adopt_module_key_flags(options)
 FLAGS = flags.FLAGS
 
@@ -35,7 +37,8 @@ def export_from_flags() -> None:
             raise cli.UserError(f"--{name} is required (see --help).")
     try:
         info = export_run(FLAGS.workdir, FLAGS.out, fmt=FLAGS.format, overwrite=FLAGS.overwrite,
-                          use_ema=FLAGS.ema, tflite_batch_size=FLAGS.tflite_batch_size)
+                          use_ema=FLAGS.ema, tflite_batch_size=FLAGS.tflite_batch_size,
+                          precision=FLAGS.precision)
     except (FileExistsError, FileNotFoundError, ValueError) as e:
         raise cli.UserError(e) from None
     print(json.dumps(info, indent=2))

@@ -152,7 +152,7 @@ def _real_lq_grid(generator, cfg, folder, workdir: Path, count: int) -> None:
     from faceres_tf.image_io import uint8_to_float as from_uint8
 
     r = cfg.model.resolution
-    paths = list_images(folder)[:count] if Path(folder).is_dir() else []
+    paths = list_images(folder).images[:count] if Path(folder).is_dir() else []
     if not paths:
         print(f"warning: --lq_dirs {folder}: no images; grid skipped", flush=True)
         return

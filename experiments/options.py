@@ -224,10 +224,7 @@ def resolve_config(preset, overrides, data_dir=None, val_dir=None, steps=None, b
     from faceres_tf import presets
     from faceres_tf.config import override
 
-    try:
-        cfg = presets.get(preset)
-    except KeyError as e:
-        raise UserError(e.args[0]) from None
+    cfg = presets.get(preset)  # UnknownPresetError is a UserError
     updates = {}
     for key, value in [
         ("data.train_dir", data_dir), ("data.val_dir", val_dir), ("train.steps", steps),
@@ -242,15 +239,8 @@ def resolve_config(preset, overrides, data_dir=None, val_dir=None, steps=None, b
             raise UserError(f"--set expects section.field=value, got {item!r}")
         key, value = item.split("=", 1)
         updates[key.strip()] = value.strip()
-    try:
-        return override(cfg, updates)
-    except ValueError as e:
-        for key, value in updates.items():  # name the setting that is wrong
-            try:
-                override(cfg, {key: value})
-            except ValueError as single:
-                raise UserError(f"{key}={value}: {single}") from None
-        raise UserError(e) from None
+    # faceres_tf's ConfigError (a UserError) already names the key and the value.
+    return override(cfg, updates)
 
 
 def base_config(opts: ExpOptions):

@@ -39,10 +39,17 @@ def fmt_pm(mean, std, digits: int = 2) -> str:
         return "n/a"
     if std is None:
         return fmt(mean, digits)
+    return f"{fmt(mean, digits)} ± {fmt_std(std, digits)}"
+
+
+def fmt_std(std, digits: int = 2) -> str:
+    """A spread with ``digits`` decimals, more (up to 4 more) when it is small."""
+    if std is None:
+        return "n/a"
     sd = digits
     while 0 < std < 10 ** (1 - sd) and sd < digits + 4:
         sd += 1
-    return f"{fmt(mean, digits)} ± {std:.{sd}f}"
+    return f"{std:.{sd}f}"
 
 
 def fmt_metric(key: str, mean, std=None) -> str:

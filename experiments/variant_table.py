@@ -153,7 +153,7 @@ def table_cells(opts: ExpOptions, spec: TableSpec, rows: list) -> tuple:
                                                     r.get(f"{k}_std_noise")) for k in spec.keys]
         line += ["–" if base else reports.fmt_metric(k, r[f"{k}_zero_noise"]) for k in zero_keys]
         if per_input:
-            line.append("–" if base else reports.fmt(r["psnr_std_noise_per_image"], 2))
+            line.append("–" if base else reports.fmt_std(r["psnr_std_noise_per_image"], 2))
         if seeds:
             line.append("–" if base else reports.fmt(r["psnr_std_seeds"], 2))
         cells.append(line)

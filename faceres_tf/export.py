@@ -17,6 +17,12 @@ on the FFHQ five-point template (``faceres_tf.face.alignment``).
 uint8 -> float: ``x / 127.5 - 1``; float -> uint8: ``round((clip(y, -1, 1) +
 1) * 127.5)``.
 
+The SavedModel holds the generator *folded for inference*
+(:func:`faceres_tf.models.inference_generator`: constants folded into the
+kernels, weights stored once as graph constants) in the requested precision:
+``precision="fp32"`` (default) or ``"bf16"`` (bfloat16 compute, float32 in and
+out; faster on CPUs with AVX-512 BF16 or AMX). [ours]
+
 TFLite (``export_tflite``): a float32 model (no quantisation), builtin ops
 only, batch size fixed (default 1). Signature ``serving_default``: inputs
 ``image`` uint8 (B, R, R, 3) RGB 0-255 and one ``noise_<id>`` float32
@@ -31,7 +37,6 @@ exactly. [ours]
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -54,17 +59,46 @@ def _resolution_of(generator) -> int:
     return int(shape[1])
 
 
+class _Untracked:
+    """Holds a model without tf.Module tracking it."""
+
+    def __init__(self, model):
+        self.model = model
+
+
+def prepare_generator(generator, precision: str = "fp32", fold: bool = True):
+    """The generator to serve: a faceres_tf Generator is copied in
+    ``precision`` and folded for inference (``fold``); any other Keras model
+    is returned as is (``precision`` must then be "fp32")."""
+    from faceres_tf.models import Generator, inference_generator, policy_name
+
+    policy_name(precision)  # validates
+    if isinstance(generator, Generator):
+        if precision == "fp32" and not fold and generator.compute_dtype == "float32":
+            return generator
+        return inference_generator(generator, precision, fold=fold)
+    if precision != "fp32":
+        raise ValueError("precision='bf16' needs a faceres_tf Generator")
+    return generator
+
+
 class GeneratorServing(tf.Module):
     """Serving wrapper of a generator: uint8 and float restore functions.
 
     Args:
         generator: Keras functional model, inputs ``{"image", "noise_seed"}``.
+            A folded generator (``inference_generator``) reads no variables, so
+            it is kept out of the module's tracked state (a SavedModel then
+            stores its constants once, not the weights a second time).
         zero_noise: ignore ``noise_seed`` and use seed -1 (no noise).
     """
 
     def __init__(self, generator, zero_noise: bool = False, name: str = "faceres_generator"):
         super().__init__(name=name)
-        self.generator = generator
+        if getattr(generator, "folded", False):
+            self._untracked = _Untracked(generator)
+        else:
+            self.generator = generator
         self.resolution = _resolution_of(generator)
         self.zero_noise = bool(zero_noise)
         r = self.resolution
@@ -83,10 +117,14 @@ class GeneratorServing(tf.Module):
             ],
         )
 
+    @property
+    def model(self):
+        return self._untracked.model if hasattr(self, "_untracked") else self.generator
+
     def _run(self, x, noise_seed):
         if self.zero_noise:
             noise_seed = tf.fill(tf.shape(noise_seed), tf.constant(-1, tf.int32))
-        y = self.generator({"image": x, "noise_seed": noise_seed}, training=False)
+        y = self.model({"image": x, "noise_seed": noise_seed}, training=False)
         return tf.cast(y, tf.float32)
 
     def _restore_uint8(self, image, noise_seed):
@@ -202,15 +240,24 @@ def _commit_export(staging: Path, out_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def export_saved_model(generator, out_dir: str | os.PathLike, overwrite: bool = False) -> str:
+def export_saved_model(generator, out_dir: str | os.PathLike, overwrite: bool = False,
+                       precision: str = "fp32", fold: bool = True) -> str:
     """Write ``generator`` as a SavedModel with the signatures of the module doc.
+
+    Args:
+        generator: the trained generator (not modified).
+        out_dir: output directory.
+        overwrite: replace ``out_dir`` if it exists.
+        precision: "fp32" or "bf16" compute in the exported graph.
+        fold: export the folded inference graph (default) or the training graph.
 
     Returns the output directory. Raises FileExistsError when ``out_dir``
     exists and not ``overwrite``.
     """
     out_dir = Path(out_dir)
+    served = prepare_generator(generator, precision, fold)
     _prepare_out(out_dir, overwrite, _is_saved_model_dir, "a SavedModel folder")
-    module = GeneratorServing(generator)
+    module = GeneratorServing(served)
     tf.saved_model.save(
         module,
         str(out_dir),
@@ -223,22 +270,14 @@ def export_saved_model(generator, out_dir: str | os.PathLike, overwrite: bool = 
 
 
 # ---- TFLite: the noise maps become explicit inputs -------------------------
-@contextlib.contextmanager
-def _noise_override(fn):
-    """Temporarily route every NoiseInjection layer's noise through ``fn``.
+def _as_generator(generator):
+    from faceres_tf.models import Generator
 
-    ``fn(seeds, height, width, noise_id, dtype)`` replaces
-    ``faceres_tf.layers.noise_injection.per_sample_noise`` while a graph is
-    traced; the layers look the function up at call time.
-    """
-    from faceres_tf.layers import noise_injection
-
-    original = noise_injection.per_sample_noise
-    noise_injection.per_sample_noise = fn
-    try:
-        yield
-    finally:
-        noise_injection.per_sample_noise = original
+    if not isinstance(generator, Generator):
+        raise TypeError(
+            f"expected a faceres_tf Generator (build_generator / load_generator), got {type(generator).__name__}"
+        )
+    return generator
 
 
 def noise_layout(generator) -> dict:
@@ -246,18 +285,10 @@ def noise_layout(generator) -> dict:
 
     These are the extra inputs of the TFLite model, each float32 (B, H, W, 1).
     """
-    layout = {}
-    r = _resolution_of(generator)
+    from faceres_tf.models import noise_input_shapes
 
-    def record(seeds, height, width, noise_id, dtype="float32"):
-        h, w = tf.get_static_value(height), tf.get_static_value(width)
-        layout[f"noise_{int(noise_id)}"] = (int(h), int(w))
-        return tf.zeros(tf.stack([tf.shape(seeds)[0], height, width, 1]), dtype)
-
-    fn = tf.function(lambda x, s: generator({"image": x, "noise_seed": s}, training=False))
-    with _noise_override(record):
-        fn.get_concrete_function(tf.TensorSpec([1, r, r, 3], tf.float32), tf.TensorSpec([1], tf.int32))
-    return dict(sorted(layout.items(), key=lambda kv: int(kv[0].split("_")[1])))
+    shapes = noise_input_shapes(_as_generator(generator).model_config)
+    return {k: (int(h), int(w)) for k, (h, w, _) in shapes.items()}
 
 
 def noise_for_seeds(generator, seeds) -> dict:
@@ -267,27 +298,30 @@ def noise_for_seeds(generator, seeds) -> dict:
     same seeds (negative seed -> zeros). Returns ``{"noise_<id>": float32 (B,
     H, W, 1)}``.
     """
-    from faceres_tf.layers import noise_injection
+    from faceres_tf.layers import per_sample_noise
 
     seeds = tf.constant(seeds, tf.int32)
     return {
-        name: noise_injection.per_sample_noise(seeds, h, w, int(name.split("_")[1])).numpy()
+        name: per_sample_noise(seeds, h, w, int(name.split("_")[1])).numpy()
         for name, (h, w) in noise_layout(generator).items()
     }
 
 
 def tflite_bytes(generator, batch_size: int = 1) -> bytes:
-    """Convert ``generator`` to a float32 TFLite flatbuffer (see module doc)."""
+    """Convert ``generator`` to a float32 TFLite flatbuffer (see module doc).
+
+    The converted graph is the generator's twin with explicit noise inputs
+    (``Generator(..., noise_inputs=True)``, same weights); the TFLite
+    converter folds its constants itself.
+    """
+    from faceres_tf.models import inference_generator
+
+    twin = inference_generator(_as_generator(generator), "fp32", noise_inputs=True, fold=False)
     r = _resolution_of(generator)
     layout = noise_layout(generator)
 
     def restore(image, noise):
-        def feed(seeds, height, width, noise_id, dtype="float32"):
-            return tf.cast(noise[f"noise_{int(noise_id)}"], dtype)
-
-        with _noise_override(feed):
-            seeds = tf.zeros([tf.shape(image)[0]], tf.int32)
-            y = generator({"image": uint8_to_float(image), "noise_seed": seeds}, training=False)
+        y = twin({"image": uint8_to_float(image), **noise}, training=False)
         return {"image": float_to_uint8(y)}
 
     specs = {"image": tf.TensorSpec([batch_size, r, r, 3], tf.uint8, name="image")}
@@ -326,27 +360,32 @@ def export_tflite(generator, out_path: str | os.PathLike, overwrite: bool = Fals
 
 
 def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fmt: str = "both",
-               overwrite: bool = False, use_ema: bool = True, tflite_batch_size: int = 1) -> dict:
+               overwrite: bool = False, use_ema: bool = True, tflite_batch_size: int = 1,
+               precision: str = "fp32") -> dict:
     """Export the (EMA) generator of a training run directory.
 
     Writes into ``out_dir``: ``saved_model/`` (``fmt`` "saved_model" or
-    "both"), ``model.tflite`` ("tflite" or "both") and ``export_info.json``
-    (resolution, signatures, noise inputs, source run), plus the marker file
+    "both"; computing in ``precision``), ``model.tflite`` ("tflite" or "both";
+    always float32) and ``export_info.json`` (resolution, precision,
+    signatures, noise inputs, source run), plus the marker file
     ``FACERES_EXPORT``. ``out_dir`` must not exist (or be an empty folder)
     unless ``overwrite``, and even then it is replaced only when it is an
     earlier export holding nothing else; the new export is written beside it
     and moved into place once complete. Returns the info dict.
     """
+    from faceres_tf.models import policy_name
     from faceres_tf.training import load_generator
 
     if fmt not in ("saved_model", "tflite", "both"):
         raise ValueError(f"format must be saved_model, tflite or both, got {fmt!r}")
+    policy_name(precision)  # raises ValueError naming the choices
     final_dir = Path(out_dir)
     _check_export_target(final_dir, overwrite)
     generator, cfg = load_generator(run_dir, use_ema=use_ema)
     out_dir = _staging_dir(final_dir)  # written there, then moved into place
     try:
-        info = _export_into(generator, cfg, run_dir, out_dir, fmt, use_ema, tflite_batch_size)
+        info = _export_into(generator, cfg, run_dir, out_dir, fmt, use_ema, tflite_batch_size,
+                            precision)
         _commit_export(out_dir, final_dir)
     except BaseException:
         shutil.rmtree(out_dir, ignore_errors=True)
@@ -355,7 +394,7 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fmt: str 
 
 
 def _export_into(generator, cfg, run_dir, out_dir: Path, fmt: str, use_ema: bool,
-                 tflite_batch_size: int) -> dict:
+                 tflite_batch_size: int, precision: str = "fp32") -> dict:
     import json
 
     r = _resolution_of(generator)
@@ -367,9 +406,10 @@ def _export_into(generator, cfg, run_dir, out_dir: Path, fmt: str, use_ema: bool
         "alignment": "FFHQ five-point template scaled by R/512 (faceres_tf.face.alignment)",
     }
     if fmt in ("saved_model", "both"):
-        export_saved_model(generator, out_dir / "saved_model")
+        export_saved_model(generator, out_dir / "saved_model", precision=precision)
         info["saved_model"] = {
             "path": "saved_model",
+            "precision": precision,
             SERVING_UINT8: {"inputs": {"image": f"uint8 (None, {r}, {r}, 3) RGB 0-255",
                                        "noise_seed": "int32 (None,), <0 = zero noise"},
                             "outputs": {"image": f"uint8 (None, {r}, {r}, 3)"}},

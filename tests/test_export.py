@@ -17,6 +17,7 @@ import tensorflow as tf  # noqa: E402
 
 import faceres_tf  # noqa: E402
 from faceres_tf import export  # noqa: E402
+from faceres_tf.models import inference_generator  # noqa: E402
 
 SEEDS = np.array([3, -1, 3, 11], np.int32)
 
@@ -63,8 +64,16 @@ def test_saved_model_and_tflite_match_keras_in_fresh_process(generator, tmp_path
     u8 = np.random.default_rng(0).integers(0, 256, (len(SEEDS), r, r, 3), dtype=np.uint8)
     u8[1] = u8[2] = u8[0]  # rows 0-2: one face, seeds 3 / zero noise / 3 again
     f32 = u8.astype(np.float32) / 127.5 - 1.0
-    keras_f = np.clip(generator({"image": f32, "noise_seed": SEEDS}, training=False).numpy(), -1, 1)
-    keras_u8 = np.round((keras_f + 1) * 127.5).astype(np.uint8)
+    def run(model):
+        y = np.clip(model({"image": f32, "noise_seed": SEEDS}, training=False).numpy(), -1, 1)
+        return y, np.round((y + 1) * 127.5).astype(np.uint8)
+
+    train_f, train_u8 = run(generator)  # the training graph
+    # The SavedModel holds the folded inference copy: exact against it, within
+    # float32 rounding (at most one grey level) against the training graph.
+    keras_f, keras_u8 = run(inference_generator(generator))
+    assert np.abs(keras_f - train_f).max() < 1e-5
+    assert np.abs(keras_u8.astype(int) - train_u8.astype(int)).max() <= 1
     assert not np.array_equal(keras_u8[0], keras_u8[1]), "seed must matter (noise strength 0.5)"
     np.testing.assert_array_equal(keras_u8[0], keras_u8[2])  # same seed, same output, any batch slot
 
@@ -87,6 +96,24 @@ def test_saved_model_and_tflite_match_keras_in_fresh_process(generator, tmp_path
     np.testing.assert_array_equal(out["sm_float"], keras_f)
     assert out["tflite"].dtype == np.uint8
     assert np.abs(out["tflite"].astype(int) - keras_u8.astype(int)).max() <= 2
+
+
+def test_bf16_saved_model_is_close_to_fp32(generator, tmp_path):
+    r = faceres_tf.presets.get("test").model.resolution
+    u8 = np.random.default_rng(1).integers(0, 256, (2, r, r, 3), dtype=np.uint8)
+    seeds = np.array([5, -1], np.int32)
+    sm = tf.saved_model.load(export.export_saved_model(generator, tmp_path / "bf16", precision="bf16"))
+    out = sm.signatures["serving_default"](image=tf.constant(u8), noise_seed=tf.constant(seeds))["image"]
+    f32 = u8.astype(np.float32) / 127.5 - 1.0
+    ref = np.clip(generator({"image": f32, "noise_seed": seeds}).numpy(), -1, 1)
+    ref_u8 = np.round((ref + 1) * 127.5)
+    diff = out.numpy().astype(float) - ref_u8
+    psnr = 10 * np.log10(255.0**2 / max(np.mean(diff**2), 1e-12))
+    # Random test weights amplify rounding much more than a trained model
+    # would; the bf16 graph must still be the same picture.
+    assert out.dtype == tf.uint8 and psnr > 25, psnr
+    with pytest.raises(ValueError, match="precision"):
+        export.export_saved_model(generator, tmp_path / "x", precision="fp16")
 
 
 def test_export_driver_refuses_overwrite_and_writes_info(generator, tmp_path):

@@ -179,3 +179,117 @@ def test_minibatch_std_compiles_with_xla():
     eager = layer(x).numpy()
     compiled = tf.function(lambda t: layer(t), jit_compile=True)(tf.constant(x)).numpy()
     np.testing.assert_allclose(compiled, eager, rtol=1e-5, atol=1e-6)
+
+
+def test_per_sample_noise_is_tensorflows_stateless_normal():
+    """The noise stream is exactly tf.random.stateless_normal keyed by (seed,
+    noise_id): checkpoints trained before the keras.ops rewrite see the same
+    noise, bit for bit, whatever the batch."""
+    seeds = np.array([0, 17, -3, 2**31 - 1], np.int32)
+    got = L.per_sample_noise(seeds, 6, 5, noise_id=9).numpy()
+    for i, s in enumerate(seeds):
+        ref = tf.random.stateless_normal([6, 5, 1], seed=[int(s), 9]).numpy()
+        np.testing.assert_array_equal(got[i], ref * (s >= 0))
+    # Inside a tf.function with a dynamic batch and size: the same values.
+    fn = tf.function(lambda s, h: L.per_sample_noise(s, h, 5, noise_id=9),
+                     input_signature=[tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32)])
+    np.testing.assert_array_equal(fn(seeds[1:2], 6).numpy()[0], got[1])
+
+
+def test_noise_injection_takes_explicit_noise():
+    layer = L.NoiseInjection(3, strength_init=0.5)
+    x = _rand(2, 4, 4, 3)
+    noise = _rand(2, 4, 4, 1)
+    np.testing.assert_allclose(layer(x, noise=noise).numpy(), x + 0.5 * noise, rtol=1e-6)
+    seeds = np.array([1, 2], np.int32)
+    drawn = L.per_sample_noise(seeds, 4, 4, 3).numpy()
+    np.testing.assert_array_equal(layer(x, noise_seed=seeds).numpy(), layer(x, noise=drawn).numpy())
+    with pytest.raises(ValueError, match="noise_seed or an explicit noise"):
+        layer(x)
+
+
+def test_minibatch_std_with_dynamic_batch_matches_static():
+    layer = L.MinibatchStd(group_size=4)
+    for batch in (1, 3, 6, 8):
+        x = _rand(batch, 4, 4, 4)
+        fn = tf.function(lambda t: layer(t), input_signature=[tf.TensorSpec([None, 4, 4, 4], tf.float32)])
+        np.testing.assert_allclose(fn(tf.constant(x)).numpy(), layer(x).numpy(), rtol=1e-6, atol=1e-7)
+
+
+# ---- inference folding: each layer's folded form equals its training form ----
+# Folding only reassociates float32 products and sums, so the tolerance is a
+# few float32 ulps of the output's magnitude.
+FOLD_RTOL = 2e-6
+
+
+def _assert_fold_close(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    np.testing.assert_allclose(a, b, rtol=0, atol=FOLD_RTOL * max(1.0, np.abs(b).max()))
+
+
+def _twin(layer, *args, **kwargs):
+    """A second layer with the same config and weights (built by a call)."""
+    twin = layer.__class__.from_config(layer.get_config())
+    twin(*args, **kwargs)
+    twin.set_weights(layer.get_weights())
+    return twin
+
+
+def test_equalized_conv_fold_with_gains():
+    layer = L.EqualizedConv2D(5, 3, strides=2)
+    x = _rand(2, 8, 8, 3)
+    layer(x)
+    layer.bias.assign(_rand(5))
+    ref = layer(x * 1.7).numpy() * 0.3
+    folded = _twin(layer, x)
+    folded.fold(input_gain=1.7, output_scale=0.3)
+    _assert_fold_close(folded(x), ref)
+
+
+@pytest.mark.parametrize("weight_modulation", [False, True])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_modulated_conv_fold_both_forms(weight_modulation, batch):
+    layer = L.ModulatedConv2D(6, 3)
+    x, w = _rand(batch, 8, 8, 4), _rand(batch, 5)
+    gain = np.array([1.5, 1.0, 0.5, 2.0], np.float32)
+    ref = layer(x * gain, w).numpy()
+    folded = _twin(layer, x, w)
+    folded.fold(input_gain=gain, weight_modulation=weight_modulation)
+    _assert_fold_close(folded(x, w), ref)
+
+
+def test_resblock_fold():
+    layer = L.ResBlock(8)
+    x = _rand(2, 16, 16, 3)
+    layer(x)
+    for v in layer.weights:
+        if "bias" in v.path:
+            v.assign(_rand(*v.shape))
+    folded = _twin(layer, x)
+    folded.fold()
+    _assert_fold_close(folded(x), layer(x))
+
+
+@pytest.mark.parametrize("name", ["StyleBlock_concat", "StyleBlock_add", "StyleBlock_noskip"])
+def test_style_block_fold_with_deferred_gains(name):
+    factory, args, kwargs, _, _ = CASES[name]
+    layer = factory()
+    layer(*args, **kwargs)
+    for v in layer.weights:
+        if "bias" in v.path or "strength" in v.path:
+            v.assign(_rand(*v.shape) if v.shape else 0.4)
+    x = args[0]
+    ref = layer(x * np.float32(math.sqrt(2.0)), *args[1:], **kwargs).numpy()
+    folded = _twin(layer, *args, **kwargs)
+    folded.fold(input_gain=math.sqrt(2.0), defer_output_gain=True)
+    _assert_fold_close(folded(*args, **kwargs).numpy() * math.sqrt(2.0), ref)
+
+
+def test_to_rgb_fold():
+    layer = L.ToRGB(3)
+    x, w = _rand(2, 8, 8, 4), _rand(2, 6)
+    layer(x, w)
+    layer.bias.assign(_rand(3))
+    folded = _twin(layer, x, w)
+    folded.fold(input_gain=2.0)
+    _assert_fold_close(folded(x, w), layer(x * 2.0, w))

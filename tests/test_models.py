@@ -1,14 +1,18 @@
 """Networks: Table 4 / Table 5 shapes, pinned parameter counts, seeds, save/load."""
 
 import dataclasses
+import hashlib
+import json
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import faceres_tf
 from faceres_tf import presets
-from faceres_tf.config import ModelConfig, override
+from faceres_tf.config import override
 from faceres_tf.models.channels import skip_resolutions
 
 # Pinned parameter counts (generator, discriminator) of every preset. A change
@@ -20,6 +24,24 @@ PINNED = {
     "cpu_128": (6_946_893, 4_102_529),
     "test": (25_897, 15_937),
 }
+
+# sha256 (first 16 hex digits) of the JSON list [[variable path, shape], ...]
+# of G and D of every preset, in order, as of the models that trained the
+# first checkpoints (commit 8677239). Checkpoints and ``set_weights`` depend on
+# exactly these: never change them for an existing preset.
+VARIABLE_LAYOUT = {
+    "paper_512": ("dcf551405736f90b", "6c6459e2fa53190f"),
+    "paper_256": ("2471dd1b76486888", "b5c95dd59e9061f6"),
+    "tiny": ("b17a340b0309bc01", "6be1db57951b5620"),
+    "test": ("3ed7554eb80ca0d6", "f18e1491925a4462"),
+    "cpu_128": ("3615bd7cebbdf40b", "bab6fc5f0bceb458"),
+}
+LEGACY = Path(__file__).parent / "data" / "legacy_test_ckpt"
+
+
+def _layout_hash(model):
+    layout = [[v.path, list(v.shape)] for v in model.weights]
+    return hashlib.sha256(json.dumps(layout).encode()).hexdigest()[:16]
 
 TABLE4 = [(256, 32), (128, 64), (64, 128), (32, 256), (16, 512), (8, 512), (4, 512)]
 TABLE5 = [(8, 512), (16, 512), (32, 512), (64, 256), (128, 128), (256, 64), (512, 32)]
@@ -36,6 +58,91 @@ def test_presets_have_pinned_parameter_counts():
         cfg = presets.get(name)
         assert faceres_tf.build_generator(cfg).count_params() == g, name
         assert faceres_tf.build_discriminator(cfg).count_params() == d, name
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_variable_layout_is_pinned(precision):
+    for name, (g_hash, d_hash) in VARIABLE_LAYOUT.items():
+        cfg = presets.get(name)
+        G = faceres_tf.build_generator(cfg, precision=precision)
+        assert _layout_hash(G) == g_hash, name
+        assert all(v.dtype == "float32" for v in G.weights)  # bf16: float32 master weights
+        if precision == "fp32":
+            assert _layout_hash(faceres_tf.build_discriminator(cfg)) == d_hash, name
+    # The noise-input form (TFLite export) has the same variables.
+    twin = faceres_tf.build_generator(presets.get("cpu_128"), noise_inputs=True)
+    assert _layout_hash(twin) == VARIABLE_LAYOUT["cpu_128"][0]
+
+
+def test_legacy_checkpoint_loads_and_reproduces():
+    """A checkpoint written by the pre-JAX-port models (tests/data/
+    make_legacy_checkpoint.py) restores every variable and gives bit-identical
+    G and D outputs, seeded noise included."""
+    ref = np.load(LEGACY / "reference.npz")
+    cfg = presets.get("test")
+    G, D = faceres_tf.build_generator(cfg), faceres_tf.build_discriminator(cfg)
+    assert (G.count_params(), D.count_params()) == (int(ref["g_params"]), int(ref["d_params"]))
+    ckpt = tf.train.Checkpoint(step=tf.Variable(0, dtype=tf.int64), generator_ema=G, discriminator=D)
+    ckpt.read(str(LEGACY / "ckpt")).assert_consumed()
+    out = G({"image": ref["image"], "noise_seed": ref["seeds"]}).numpy()
+    np.testing.assert_array_equal(out, ref["g_out"])
+    np.testing.assert_array_equal(D(np.concatenate([ref["image"], ref["image"][:1]])).numpy(), ref["d_out"])
+    np.testing.assert_array_equal(faceres_tf.layers.per_sample_noise(ref["seeds"], 16, 16, 1).numpy(),
+                                  ref["noise_1"])
+    # The same weights also load under bf16 (float32 variables, bfloat16 compute).
+    Gb = faceres_tf.build_generator(cfg, precision="bf16")
+    tf.train.Checkpoint(generator_ema=Gb).read(str(LEGACY / "ckpt")).expect_partial() \
+        .assert_existing_objects_matched()
+    outb = Gb({"image": ref["image"], "noise_seed": ref["seeds"]})
+    assert outb.dtype == "float32"
+    assert np.abs(outb.numpy() - ref["g_out"]).max() < 0.05 * np.abs(ref["g_out"]).max()
+
+
+def test_weights_round_trip_between_precisions_and_noise_forms(tmp_path):
+    cfg = presets.get("test")
+    G = faceres_tf.build_generator(cfg)
+    path = tmp_path / "g.weights.h5"
+    G.save_weights(path)
+    for precision in ("fp32", "bf16"):
+        for noise_inputs in (False, True):
+            twin = faceres_tf.build_generator(cfg, precision=precision, noise_inputs=noise_inputs)
+            twin.load_weights(path)
+            for a, b in zip(G.weights, twin.weights):
+                np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_precision_scope_is_scoped():
+    from faceres_tf.models import precision_scope
+
+    before = keras.mixed_precision.global_policy().name
+    G = faceres_tf.build_generator(presets.get("test"), precision="bf16")
+    assert keras.mixed_precision.global_policy().name == before
+    assert G.encoder.get_layer("resblock_16x16").compute_dtype == "bfloat16"
+    with pytest.raises(ValueError, match="fp32, bf16"):
+        with precision_scope("fp16"):
+            pass
+    with pytest.raises(RuntimeError):
+        with precision_scope("bf16"):
+            raise RuntimeError("boom")
+    assert keras.mixed_precision.global_policy().name == before
+
+
+def test_noise_inputs_form_matches_seeded_form():
+    from faceres_tf import export
+
+    cfg = presets.get("test")
+    G = faceres_tf.build_generator(cfg)
+    for v in G.weights:
+        if "strength" in v.path:
+            v.assign(0.5)
+    twin = faceres_tf.build_generator(cfg, noise_inputs=True)
+    twin.set_weights(G.get_weights())
+    seeds = np.array([4, -1], np.int32)
+    x = _gen_inputs(2)
+    maps = export.noise_for_seeds(G, seeds)
+    assert sorted(maps) == sorted(k for k in twin.input if k.startswith("noise_"))
+    np.testing.assert_allclose(twin({"image": x, **maps}).numpy(),
+                               G({"image": x, "noise_seed": seeds}).numpy(), atol=1e-6)
 
 
 def test_paper_512_matches_tables_4_and_5(paper_generator):

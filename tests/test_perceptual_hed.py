@@ -70,5 +70,5 @@ def test_builds_under_a_bfloat16_policy():
         out = ex(np.zeros((1, 16, 16, 3), np.float32))
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    assert str(out[0].dtype) == "bfloat16"
+    assert "bfloat16" in str(out[0].dtype)
     assert keras.mixed_precision.global_policy().name == "float32"

@@ -25,7 +25,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import experiments.train as train_driver  # noqa: E402 - defines the absl flags at collection
+import experiments.train as train_driver  # noqa: E402, F401 - defines the absl flags at collection
+from experiments.options import resolve_config
 from faceres_tf import presets
 from faceres_tf.config import Config, override
 from faceres_tf.errors import ConfigChangedError, ConfigError, RunDirError, RunLockedError
@@ -378,7 +379,6 @@ def test_non_finite_values_in_a_config_file_are_rejected(tmp_path):
     ("train.seed=1.5", "train.seed: expected an integer, got '1.5'"),
 ])
 def test_set_type_errors_name_the_key(item, message):
-    from experiments.options import resolve_config
     from faceres_tf.errors import UserError
 
     key, value = item.split("=", 1)

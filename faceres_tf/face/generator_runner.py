@@ -15,8 +15,16 @@ One interface for the ways a model reaches the CLI:
 
 All take and return uint8 RGB (N, R, R, 3) and int32 seeds (N,) (negative seed
 = zero noise), and split N into batches of at most ``batch_size``; the
-uint8 <-> [-1, 1] conversion is the one of :mod:`faceres_tf.export`, so the
-paths give identical pixels for the same weights.
+uint8 <-> [-1, 1] conversion is the one of :mod:`faceres_tf.image_io`.
+
+Precision and speed: Keras generators (``from_keras``, ``from_checkpoint``) run
+as the folded inference copy of the generator
+(:func:`faceres_tf.models.inference_generator`) in ``precision`` "fp32"
+(default) or "bf16" (bfloat16 compute; float32 weights are copied, uint8 in
+and out). A SavedModel keeps the precision it was exported with. The folded
+fp32 graph matches the training graph to float32 rounding (a grey level at
+most, see tests/test_inference.py), so all three paths give the same faces
+for the same weights in fp32.
 """
 
 from __future__ import annotations
@@ -65,10 +73,11 @@ class GeneratorRunner:
 
     # ---- constructors ------------------------------------------------------
     @classmethod
-    def from_keras(cls, generator, batch_size: int = 8, description: str = "keras model") -> "GeneratorRunner":
+    def from_keras(cls, generator, batch_size: int = 8, description: str = "keras model",
+                   precision: str = "fp32", fold: bool = True) -> "GeneratorRunner":
         from faceres_tf import export
 
-        module = export.GeneratorServing(generator)
+        module = export.GeneratorServing(export.prepare_generator(generator, precision, fold))
 
         def fn(images, seeds, _module=module):
             return _module.restore_uint8(images, seeds)["image"]
@@ -76,7 +85,8 @@ class GeneratorRunner:
         return cls(fn, module.resolution, batch_size, description)
 
     @classmethod
-    def from_checkpoint(cls, run_dir: str | os.PathLike, batch_size: int = 8, use_ema: bool = True) -> "GeneratorRunner":
+    def from_checkpoint(cls, run_dir: str | os.PathLike, batch_size: int = 8, use_ema: bool = True,
+                        precision: str = "fp32") -> "GeneratorRunner":
         if not os.path.isdir(run_dir):
             raise ModelLoadError(f"--checkpoint {run_dir}: no such run directory")
         if not os.path.isfile(os.path.join(run_dir, "config.json")):
@@ -90,10 +100,11 @@ class GeneratorRunner:
             generator, _ = load_generator(str(run_dir), use_ema=use_ema)
         except Exception as e:  # noqa: BLE001 - re-raised with context
             raise ModelLoadError(f"--checkpoint {run_dir}: could not load the generator: {e}") from e
-        return cls.from_keras(generator, batch_size, f"checkpoint {run_dir}")
+        return cls.from_keras(generator, batch_size, f"checkpoint {run_dir}", precision=precision)
 
     @classmethod
-    def from_pretrained(cls, name: str | None = None, batch_size: int = 8) -> "GeneratorRunner":
+    def from_pretrained(cls, name: str | None = None, batch_size: int = 8,
+                        precision: str = "fp32") -> "GeneratorRunner":
         """A model bundled with faceres_tf (``faceres_tf.load_pretrained``)."""
         from faceres_tf import pretrained
 
@@ -102,11 +113,18 @@ class GeneratorRunner:
             generator = pretrained.load_pretrained(name)
         except pretrained.PretrainedError as e:
             raise ModelLoadError(f"--model {name}: {e}") from e
-        return cls.from_keras(generator, batch_size, f"bundled model {name}")
+        return cls.from_keras(generator, batch_size, f"bundled model {name}", precision=precision)
 
     @classmethod
-    def from_saved_model(cls, path: str | os.PathLike, batch_size: int = 8) -> "GeneratorRunner":
+    def from_saved_model(cls, path: str | os.PathLike, batch_size: int = 8,
+                         precision: str | None = None) -> "GeneratorRunner":
         import tensorflow as tf
+
+        if precision not in (None, "fp32"):
+            raise ModelLoadError(
+                f"--precision {precision} applies to --checkpoint; a SavedModel computes in the precision "
+                f"it was exported with (python -m experiments.export --precision {precision})"
+            )
 
         if not os.path.isfile(os.path.join(path, "saved_model.pb")):
             raise ModelLoadError(

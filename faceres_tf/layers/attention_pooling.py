@@ -4,6 +4,10 @@
 aggregate global spatial information" (4x4x512 -> 1x1x512), with no weights.
 [ours] definition: tokens X in R^{HW x C}; query q = mean_p X_p;
 a = softmax_p(X_p . q / sqrt(C)); out = sum_p a_p X_p.
+
+Precision: computed in float32 whatever the compute dtype (the input is only
+4x4xC): under bfloat16 the C-term dot products and the softmax would lose
+most of their precision, and the result modulates every decoder layer.
 """
 
 from __future__ import annotations
@@ -32,12 +36,11 @@ class AttentionPooling(keras.layers.Layer):
 
     def call(self, x):
         c = x.shape[-1]
-        tokens = ops.reshape(x, (ops.shape(x)[0], -1, c))  # (B, HW, C)
+        tokens = ops.cast(ops.reshape(x, (ops.shape(x)[0], -1, c)), "float32")  # (B, HW, C)
         query = ops.mean(tokens, axis=1, keepdims=True)  # (B, 1, C)
         logits = ops.sum(tokens * query, axis=-1) / math.sqrt(c)  # (B, HW)
-        attn = ops.softmax(ops.cast(logits, "float32"), axis=-1)
-        attn = ops.cast(attn, x.dtype)[:, :, None]  # (B, HW, 1)
-        out = ops.sum(attn * tokens, axis=1)  # (B, C)
+        attn = ops.softmax(logits, axis=-1)[:, :, None]  # (B, HW, 1)
+        out = ops.cast(ops.sum(attn * tokens, axis=1), x.dtype)  # (B, C)
         if self.keepdims:
             out = out[:, None, None, :]
         return out

@@ -5,14 +5,35 @@ which is only stable with StyleGAN2's *equalized learning rate*: weights are
 stored as N(0, 1) and scaled at run time by ``gain / sqrt(fan_in)``, so every
 layer learns at the same speed. The paper does not say so explicitly; we follow
 StyleGAN2, whose generator it borrows.
+
+Inference folding [ours]: :meth:`fold` precomputes the scaled kernel (and any
+gain the caller moves into it) once, in the compute dtype, so a folded layer
+runs ``conv(x, K) + b`` with no per-call weight scaling or casting. The folded
+constants are a snapshot of the weights; training never folds.
 """
 
 from __future__ import annotations
 
 import math
+import types
 
 import keras
 from keras import ops
+
+
+def bias_add(y, bias):
+    """``y + bias`` over the last axis; under TensorFlow as ``BiasAdd``, which
+    Grappler fuses into the preceding conv (one pass fewer)."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.nn.bias_add(y, bias)
+    return y + bias
+
+
+class Folded(types.SimpleNamespace):
+    """Inference constants of a folded layer (a plain object, so neither Keras
+    nor tf.Module tracking treats the tensors in it as weights)."""
 
 
 @keras.saving.register_keras_serializable(package="faceres_tf")
@@ -32,6 +53,7 @@ class EqualizedDense(keras.layers.Layer):
 
     def __init__(self, units, bias_init=0.0, lr_mul=1.0, use_bias=True, **kwargs):
         super().__init__(**kwargs)
+        self.folded = None  # inference constants, see fold()
         self.units = int(units)
         self.bias_init = float(bias_init)
         self.lr_mul = float(lr_mul)
@@ -52,7 +74,17 @@ class EqualizedDense(keras.layers.Layer):
                 initializer=keras.initializers.Constant(self.bias_init / self.lr_mul),
             )
 
+    def fold(self):
+        """Inference only: precompute the scaled kernel and bias (compute dtype)."""
+        dtype = self.compute_dtype
+        kernel = ops.cast(ops.convert_to_tensor(self.kernel) * self.weight_scale, dtype)
+        bias = ops.cast(ops.convert_to_tensor(self.bias) * self.lr_mul, dtype) if self.use_bias else None
+        self.folded = Folded(kernel=kernel, bias=bias)
+
     def call(self, x):
+        if self.folded is not None:
+            y = ops.matmul(x, self.folded.kernel)
+            return y + self.folded.bias if self.use_bias else y
         y = ops.matmul(x, ops.cast(self.kernel, x.dtype) * self.weight_scale)
         if self.use_bias:
             y = y + ops.cast(self.bias, x.dtype) * self.lr_mul
@@ -86,6 +118,7 @@ class EqualizedConv2D(keras.layers.Layer):
 
     def __init__(self, filters, kernel_size=3, strides=1, use_bias=True, **kwargs):
         super().__init__(**kwargs)
+        self.folded = None  # inference constants, see fold()
         self.filters = int(filters)
         self.kernel_size = int(kernel_size)
         self.strides = int(strides)
@@ -103,7 +136,26 @@ class EqualizedConv2D(keras.layers.Layer):
         if self.use_bias:
             self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
 
+    def fold(self, input_gain=1.0, output_scale=1.0):
+        """Inference only: precompute ``K = kernel * weight_scale * input_gain *
+        output_scale`` and ``b = bias * output_scale`` in the compute dtype.
+
+        ``input_gain`` is a constant the caller no longer multiplies the input
+        by (conv is linear: conv(g x, K) = conv(x, g K)); ``output_scale`` one
+        it no longer multiplies the output by.
+        """
+        dtype = self.compute_dtype
+        scale = self.weight_scale * float(input_gain) * float(output_scale)
+        kernel = ops.cast(ops.convert_to_tensor(self.kernel) * scale, dtype)
+        bias = None
+        if self.use_bias:
+            bias = ops.cast(ops.convert_to_tensor(self.bias) * float(output_scale), dtype)
+        self.folded = Folded(kernel=kernel, bias=bias)
+
     def call(self, x):
+        if self.folded is not None:
+            y = ops.conv(x, self.folded.kernel, strides=self.strides, padding="same")
+            return bias_add(y, self.folded.bias) if self.use_bias else y
         w = ops.cast(self.kernel, x.dtype) * self.weight_scale
         y = ops.conv(x, w, strides=self.strides, padding="same")
         if self.use_bias:

@@ -8,6 +8,9 @@ code per token of the 4x4 last feature, straight-through gradient, codebook
 updated by exponential moving averages (not by gradients), and a commitment
 loss ``commitment * mean((z - sg(q))^2)`` added with ``add_loss``.
 Off by default (``ModelConfig.quantize``) until an ablation shows it helps.
+
+Precision: distances, codebook and EMA statistics are float32 under any
+policy (the codebook variables are never autocast to bfloat16).
 """
 
 from __future__ import annotations
@@ -41,29 +44,37 @@ class FeatureQuantizer(keras.layers.Layer):
         self.decay = float(decay)
         self.commitment = float(commitment)
         self.eps = float(eps)
+        self.folded = None  # inference constant codebook, see fold()
+
+    def fold(self):
+        """Inference only: use a constant snapshot of the codebook."""
+        self.folded = ops.convert_to_tensor(self.codebook)
+
+    def _book(self):
+        return self.folded if self.folded is not None else ops.convert_to_tensor(self.codebook)
 
     def build(self, input_shape):
         c = int(input_shape[-1])
         self.codebook = self.add_weight(
             name="codebook", shape=(self.num_codes, c),
             initializer=keras.initializers.RandomNormal(stddev=1.0),
-            trainable=False, aggregation="mean",
+            trainable=False, aggregation="mean", autocast=False,
         )
         self.ema_count = self.add_weight(
             name="ema_count", shape=(self.num_codes,), initializer="ones",
-            trainable=False, aggregation="mean",
+            trainable=False, aggregation="mean", autocast=False,
         )
         self.ema_sum = self.add_weight(
             name="ema_sum", shape=(self.num_codes, c),
             initializer=keras.initializers.RandomNormal(stddev=1.0),
-            trainable=False, aggregation="mean",
+            trainable=False, aggregation="mean", autocast=False,
         )
 
     def code_indices(self, x):
         """Index of the nearest code for every token: (B, H, W) int."""
         c = x.shape[-1]
         flat = ops.reshape(ops.cast(x, "float32"), (-1, c))  # (T, C)
-        book = ops.convert_to_tensor(self.codebook)
+        book = self._book()
         dist = (
             ops.sum(flat**2, axis=1, keepdims=True)
             - 2.0 * ops.matmul(flat, ops.transpose(book))
@@ -76,8 +87,10 @@ class FeatureQuantizer(keras.layers.Layer):
         c = x.shape[-1]
         z = ops.cast(x, "float32")
         idx = self.code_indices(z)
-        q = ops.take(ops.convert_to_tensor(self.codebook), idx, axis=0)  # (B, H, W, C)
+        q = ops.take(self._book(), idx, axis=0)  # (B, H, W, C)
         if training:
+            if self.folded is not None:
+                raise RuntimeError(f"{self.name} is folded for inference; it cannot train")
             flat = ops.reshape(z, (-1, c))
             onehot = ops.one_hot(ops.reshape(idx, (-1,)), self.num_codes)  # (T, K)
             count = ops.sum(onehot, axis=0)

@@ -11,7 +11,6 @@ as ``num_features`` constant feature maps.
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 
@@ -20,9 +19,10 @@ def _group_size(batch, group_size):
     when the batch size is only known at run time)."""
     if isinstance(batch, int):  # static batch: a Python constant (XLA needs one)
         return max(g for g in range(1, group_size + 1) if batch % g == 0 and g <= batch)
-    candidates = tf.range(group_size, 0, -1)
-    ok = tf.logical_and(tf.math.floormod(batch, candidates) == 0, candidates <= batch)
-    return tf.boolean_mask(candidates, ok)[0]
+    candidates = ops.arange(1, group_size + 1, dtype="int32")
+    batch = ops.cast(batch, "int32")
+    ok = ops.logical_and(ops.equal(ops.mod(batch, candidates), 0), candidates <= batch)
+    return ops.max(ops.where(ok, candidates, ops.ones_like(candidates)))
 
 
 @keras.saving.register_keras_serializable(package="faceres_tf")
@@ -37,6 +37,10 @@ class MinibatchStd(keras.layers.Layer):
 
     Call arguments:
         x: (B, H, W, C) -> (B, H, W, C + num_features).
+
+    Precision: the statistics are computed in float32 whatever the compute
+    dtype (a variance of bfloat16 values loses most of its 8 mantissa bits),
+    then cast back. Written in ``keras.ops`` (runs under TF and JAX).
     """
 
     def __init__(self, group_size=4, num_features=1, **kwargs):
@@ -45,18 +49,18 @@ class MinibatchStd(keras.layers.Layer):
         self.num_features = int(num_features)
 
     def call(self, x):
-        shape = tf.shape(x)
+        shape = ops.shape(x)
         n, h, w = shape[0], shape[1], shape[2]
         c = x.shape[-1]
         f = self.num_features
         g = _group_size(x.shape[0] if x.shape[0] is not None else n, self.group_size)
-        y = tf.reshape(tf.cast(x, tf.float32), [g, -1, h, w, f, c // f])  # (G, M, H, W, F, C/F)
-        y = y - tf.reduce_mean(y, axis=0)  # deviation from the group mean
-        y = tf.sqrt(tf.reduce_mean(tf.square(y), axis=0) + 1e-8)  # (M, H, W, F, C/F)
-        y = tf.reduce_mean(y, axis=[1, 2, 4])  # (M, F)
-        y = tf.reshape(y, [-1, 1, 1, f])  # (M, 1, 1, F)
-        y = tf.tile(y, [g, h, w, 1])  # (N, H, W, F); sample g*M + m gets group m's value
-        return ops.concatenate([x, tf.cast(y, x.dtype)], axis=-1)
+        y = ops.reshape(ops.cast(x, "float32"), (g, -1, h, w, f, c // f))  # (G, M, H, W, F, C/F)
+        y = y - ops.mean(y, axis=0)  # deviation from the group mean
+        y = ops.sqrt(ops.mean(ops.square(y), axis=0) + 1e-8)  # (M, H, W, F, C/F)
+        y = ops.mean(y, axis=(1, 2, 4))  # (M, F)
+        y = ops.reshape(y, (-1, 1, 1, f))  # (M, 1, 1, F)
+        y = ops.tile(y, (g, h, w, 1))  # (N, H, W, F); sample g*M + m gets group m's value
+        return ops.concatenate([x, ops.cast(y, x.dtype)], axis=-1)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (input_shape[-1] + self.num_features,)

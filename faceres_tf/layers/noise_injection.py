@@ -9,13 +9,49 @@ Noise is generated *per sample* from that sample's integer seed with stateless
 random ops keyed by (seed, noise_id), so a face restored with seed s gives the
 same output whatever batch it is in (bit-identical on the same machine). A
 negative seed gives zero noise, the deterministic mode used for evaluation.
+
+The noise can also be passed in explicitly (``noise=`` a (B, H, W, 1) map):
+the export to TFLite, whose builtin ops have no stateless RNG, feeds the maps
+as model inputs that way (``Generator(..., noise_inputs=True)``). [ours]
+
+Backends [ours]: the layer is written in ``keras.ops``; only the per-sample
+stateless draw needs the backend, because ``keras.random`` takes a *tensor*
+seed only under JAX. TensorFlow: ``tf.random.stateless_normal`` keyed by the
+int32 pair (seed, noise_id) (Philox; the stream every checkpoint of this
+project was trained with). JAX: ``keras.random.normal`` keyed by the same pair
+as a raw uint32 key (threefry; seeded and per-sample too, but a different
+stream, so a seed gives another sample of the noise under JAX).
 """
 
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 from keras import ops
+
+
+def _per_sample_normal(seeds, shape, stream: int):
+    """float32 (B, *shape) N(0, 1): row i drawn from the key (seeds[i], stream)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        def one(seed):
+            key = tf.stack([seed, tf.constant(stream, tf.int32)])
+            return tf.random.stateless_normal(shape, seed=key, dtype=tf.float32)
+
+        spec = tf.TensorSpec([d if isinstance(d, int) else None for d in shape], tf.float32)
+        return tf.map_fn(one, seeds, fn_output_signature=spec)
+    if backend == "jax":
+
+        def one_jax(seed):
+            key = ops.cast(ops.stack([seed, ops.convert_to_tensor(stream, "int32")]), "uint32")
+            return keras.random.normal(shape, seed=key, dtype="float32")
+
+        return ops.vectorized_map(one_jax, seeds)
+    raise NotImplementedError(
+        f"seeded per-sample noise is implemented for the tensorflow and jax Keras backends, "
+        f"not {backend!r}; pass the noise maps explicitly (noise=...)"
+    )
 
 
 def per_sample_noise(seeds, height, width, noise_id, dtype="float32"):
@@ -25,16 +61,12 @@ def per_sample_noise(seeds, height, width, noise_id, dtype="float32"):
         seeds: int32 (B,) per-sample seeds.
         height, width: spatial size (Python ints or scalar tensors).
         noise_id: int distinguishing the noise layers of one network.
+        dtype: dtype of the result (drawn in float32, then cast).
     """
-    seeds = tf.cast(tf.reshape(seeds, [-1]), tf.int32)
-
-    def one(seed):
-        key = tf.stack([seed, tf.constant(noise_id, tf.int32)])
-        return tf.random.stateless_normal([height, width, 1], seed=key, dtype=tf.float32)
-
-    noise = tf.map_fn(one, seeds, fn_output_signature=tf.TensorSpec([None, None, 1], tf.float32))
-    keep = tf.cast(seeds >= 0, tf.float32)[:, None, None, None]
-    return tf.cast(noise * keep, dtype)
+    seeds = ops.reshape(ops.cast(seeds, "int32"), (-1,))
+    noise = _per_sample_normal(seeds, (height, width, 1), int(noise_id))
+    keep = ops.cast(ops.greater_equal(seeds, 0), "float32")[:, None, None, None]
+    return ops.cast(noise * keep, dtype)
 
 
 @keras.saving.register_keras_serializable(package="faceres_tf")
@@ -50,6 +82,11 @@ class NoiseInjection(keras.layers.Layer):
     Call arguments:
         x: (B, H, W, C).
         noise_seed: int32 (B,) per-sample seeds; negative = no noise.
+        noise: optional (B, H, W, 1) noise map used instead of drawing one
+            from ``noise_seed`` (either argument must be given).
+
+    Precision: the noise is drawn in float32 and cast to the compute dtype
+    (bfloat16 under ``mixed_bfloat16``) once, before it is scaled.
     """
 
     def __init__(self, noise_id, strength_init=0.0, **kwargs):
@@ -57,17 +94,25 @@ class NoiseInjection(keras.layers.Layer):
         self.noise_id = int(noise_id)
         self.strength_init = float(strength_init)
 
-    def build(self, x_shape, noise_seed_shape=None):
+    def build(self, x_shape, noise_seed_shape=None, noise_shape=None):
         self.strength = self.add_weight(
             name="strength", shape=(), initializer=keras.initializers.Constant(self.strength_init)
         )
 
-    def call(self, x, noise_seed):
+    def noise_map(self, x, noise_seed=None, noise=None):
+        """The (B, H, W, 1) noise this layer adds to ``x`` (compute dtype)."""
+        if noise is not None:
+            return ops.cast(noise, x.dtype)
+        if noise_seed is None:
+            raise ValueError(f"{self.name}: pass noise_seed or an explicit noise map")
         shape = ops.shape(x)
-        noise = per_sample_noise(noise_seed, shape[1], shape[2], self.noise_id, x.dtype)
-        return x + noise * ops.cast(self.strength, x.dtype)
+        return per_sample_noise(noise_seed, shape[1], shape[2], self.noise_id, x.dtype)
 
-    def compute_output_shape(self, x_shape, noise_seed_shape=None):
+    def call(self, x, noise_seed=None, noise=None):
+        n = self.noise_map(x, noise_seed, noise)
+        return x + n * ops.cast(self.strength, x.dtype)
+
+    def compute_output_shape(self, x_shape, noise_seed_shape=None, noise_shape=None):
         return x_shape
 
     def get_config(self):

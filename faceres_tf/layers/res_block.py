@@ -6,6 +6,12 @@ a stride 2 for down-sampling. The kernel size is 3 x 3."
 [ours]: leaky ReLU 0.2 (x sqrt 2) after each conv, equalized learning rate, a
 shortcut of 2x2 average pooling + 1x1 conv (no bias), and output
 (main + shortcut) / sqrt(2), as in StyleGAN2's residual discriminator.
+
+Inference folding [ours]: the leaky ReLU is positively homogeneous, so the
+sqrt(2) gains and the final 1/sqrt(2) move into the kernels (conv2's input
+gain, conv2's and the shortcut's output scale) and a folded block is
+lrelu(conv) -> lrelu(conv) + shortcut: three fewer element-wise passes, and
+each conv + bias + leaky ReLU is one fused TensorFlow kernel.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ class ResBlock(keras.layers.Layer):
         self.conv2 = EqualizedConv2D(self.filters, 3, strides=2, name="conv2_down")
         self.shortcut = EqualizedConv2D(self.filters, 1, use_bias=False, name="shortcut")
         self.pool = keras.layers.AveragePooling2D(2, name="shortcut_pool")
+        self.folded = False
 
     def build(self, input_shape):
         b, h, w, c = input_shape
@@ -47,7 +54,23 @@ class ResBlock(keras.layers.Layer):
         self.pool.build(input_shape)
         self.shortcut.build((b, None, None, c))
 
+    def fold(self):
+        """Inference only: move the block's constant gains into its kernels."""
+        gain = math.sqrt(2.0)
+        self.conv1.fold()
+        # out = (g lrelu(conv2(g a)) + s) / g = lrelu(conv2(a; g K2)) + s / g with
+        # a = lrelu(conv1(x)): conv2 takes conv1's gain g as its input gain, its
+        # own output gain cancels the final 1 / g, and the shortcut takes 1 / g.
+        self.conv2.fold(input_gain=gain)
+        self.shortcut.fold(output_scale=1.0 / gain)
+        self.folded = True
+
     def call(self, x):
+        if self.folded:
+            slope = self.lrelu_slope
+            y = ops.leaky_relu(self.conv1(x), negative_slope=slope)
+            y = ops.leaky_relu(self.conv2(y), negative_slope=slope)
+            return y + self.shortcut(self.pool(x))
         y = lrelu_gain(self.conv1(x), self.lrelu_slope)
         y = lrelu_gain(self.conv2(y), self.lrelu_slope)
         s = self.shortcut(self.pool(x))

@@ -8,7 +8,6 @@ At R = 512: last feature 4^2x512 -> 8^2x512, 16^2x512, 32^2x512, 64^2x256,
 from __future__ import annotations
 
 import keras
-from keras import ops
 
 from faceres_tf.config import ModelConfig
 from faceres_tf.layers import StyleBlock, ToRGB
@@ -21,29 +20,51 @@ from faceres_tf.models.channels import (
 from faceres_tf.models.encoder import _as_model_config, _config_dict, feature_name
 
 
+def noise_name(noise_id: int) -> str:
+    return f"noise_{int(noise_id)}"
+
+
+def noise_input_shapes(cfg: ModelConfig) -> dict:
+    """``{"noise_<id>": (r, r, 1)}`` for every noise layer of the decoder, in
+    order: StyleBlock i at output side r owns ids 2i and 2i + 1."""
+    shapes = {}
+    for i, r in enumerate(decoder_resolutions(cfg)):
+        shapes[noise_name(2 * i)] = (r, r, 1)
+        shapes[noise_name(2 * i + 1)] = (r, r, 1)
+    return shapes
+
+
 @keras.saving.register_keras_serializable(package="faceres_tf")
 class Decoder(keras.Model):
     """Functional StyleGAN2-style decoder with encoder skips and noise.
 
     Args:
         model_config: a :class:`ModelConfig` or its dict.
+        noise_inputs: take the noise maps as inputs instead of ``noise_seed``
+            (same weights; used by the TFLite export).
 
     Inputs (a dict):
         last_feature: (B, 4, 4, C4) the encoder's last feature map.
         modulation: (B, C4) the pooled vector.
-        noise_seed: int32 (B,) per-sample noise seeds (negative: no noise).
+        noise_seed: int32 (B,) per-sample noise seeds (negative: no noise);
+            or, with ``noise_inputs``, one ``noise_{id}`` (B, r, r, 1) float32
+            map per noise layer (:func:`noise_input_shapes`).
         ``feature_{r}``: (B, r, r, C) encoder features for each skip side r.
 
     Output:
         (B, R, R, 3) image in roughly [-1, 1].
     """
 
-    def __init__(self, model_config, **kwargs):
+    def __init__(self, model_config, noise_inputs=False, **kwargs):
         cfg = _as_model_config(model_config)
         c4 = encoder_channels(4, cfg)
         last = keras.Input((4, 4, c4), name="last_feature")
         modulation = keras.Input((c4,), name="modulation")
-        seed = keras.Input((), dtype="int32", name="noise_seed")
+        if noise_inputs:
+            seed = None
+            noise = {k: keras.Input(s, name=k) for k, s in noise_input_shapes(cfg).items()}
+        else:
+            seed = keras.Input((), dtype="int32", name="noise_seed")
         skips = {
             r: keras.Input((r, r, encoder_channels(r, cfg)), name=feature_name(r))
             for r in skip_resolutions(cfg)
@@ -60,18 +81,24 @@ class Decoder(keras.Model):
                 lrelu_slope=cfg.lrelu_slope,
                 name=f"styleblock_{r}x{r}",
             )
-            x = block(x, modulation, noise_seed=seed, skip=skips.get(r))
+            maps = None
+            if noise_inputs:
+                maps = (noise[noise_name(2 * i)], noise[noise_name(2 * i + 1)])
+            x = block(x, modulation, noise_seed=seed, skip=skips.get(r), noise=maps)
         rgb = ToRGB(3, name="to_rgb")(x, modulation)
         if cfg.tanh_output:
             rgb = keras.layers.Activation("tanh", name="tanh")(rgb)
-        inputs = {"last_feature": last, "modulation": modulation, "noise_seed": seed}
+        inputs = {"last_feature": last, "modulation": modulation}
+        inputs.update(noise if noise_inputs else {"noise_seed": seed})
         inputs.update({feature_name(r): t for r, t in skips.items()})
         kwargs.setdefault("name", "decoder")
         super().__init__(inputs=inputs, outputs=rgb, **kwargs)
         self.model_config = cfg
+        self.noise_inputs = bool(noise_inputs)
 
     def get_config(self):
-        return {"model_config": _config_dict(self.model_config), "name": self.name}
+        return {"model_config": _config_dict(self.model_config), "noise_inputs": self.noise_inputs,
+                "name": self.name}
 
     @classmethod
     def from_config(cls, config):

@@ -8,7 +8,6 @@ AttentionPooling is replaced by a minibatch discrimination layer".
 from __future__ import annotations
 
 import keras
-from keras import ops
 
 from faceres_tf.config import Config
 from faceres_tf.layers import EqualizedConv2D, EqualizedDense, MinibatchStd, lrelu_gain

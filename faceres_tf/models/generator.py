@@ -5,12 +5,14 @@ decoder with n skip connections and noise inputs (the stochastic model).
 from __future__ import annotations
 
 import keras
+from keras import ops
 
-from faceres_tf.config import Config, ModelConfig
+from faceres_tf.config import Config
 from faceres_tf.layers import FeatureQuantizer
 from faceres_tf.models.channels import skip_resolutions
-from faceres_tf.models.decoder import Decoder
+from faceres_tf.models.decoder import Decoder, noise_input_shapes
 from faceres_tf.models.encoder import Encoder, _as_model_config, _config_dict, feature_name
+from faceres_tf.models.precision import precision_scope
 
 
 @keras.saving.register_keras_serializable(package="faceres_tf")
@@ -19,6 +21,10 @@ class Generator(keras.Model):
 
     Args:
         model_config: a :class:`ModelConfig` or its dict.
+        noise_inputs: take the decoder's noise maps as inputs (``noise_<id>``,
+            float32 (B, r, r, 1), see ``decoder.noise_input_shapes``) instead
+            of ``noise_seed``. The weights are the same (names, order, shapes),
+            so weights move between the two forms with ``set_weights``. [ours]
 
     Inputs (a dict):
         image: float32 (B, R, R, 3) degraded face in [-1, 1].
@@ -26,15 +32,19 @@ class Generator(keras.Model):
             (independent of the batch); a negative seed -> zero noise.
 
     Output:
-        float32 (B, R, R, 3) restored face, roughly [-1, 1] (clip for display).
+        float32 (B, R, R, 3) restored face, roughly [-1, 1] (clip for display),
+        float32 also when built under a ``mixed_bfloat16`` policy.
     """
 
-    def __init__(self, model_config, **kwargs):
+    def __init__(self, model_config, noise_inputs=False, **kwargs):
         cfg = _as_model_config(model_config)
         image = keras.Input((cfg.resolution, cfg.resolution, 3), name="image")
-        seed = keras.Input((), dtype="int32", name="noise_seed")
+        if noise_inputs:
+            noise = {k: keras.Input(s, name=k) for k, s in noise_input_shapes(cfg).items()}
+        else:
+            noise = {"noise_seed": keras.Input((), dtype="int32", name="noise_seed")}
         encoder = Encoder(cfg, name="encoder")
-        decoder = Decoder(cfg, name="decoder")
+        decoder = Decoder(cfg, noise_inputs=noise_inputs, name="decoder")
         feats = encoder(image)
         last = feats[feature_name(4)]
         if cfg.quantize:
@@ -42,25 +52,40 @@ class Generator(keras.Model):
                 cfg.quantizer_codes, cfg.quantizer_decay, cfg.quantizer_commitment,
                 name="feature_quantizer",
             )(last)
-        dec_in = {"last_feature": last, "modulation": feats["pooled"], "noise_seed": seed}
+        dec_in = {"last_feature": last, "modulation": feats["pooled"], **noise}
         for r in skip_resolutions(cfg):
             dec_in[feature_name(r)] = feats[feature_name(r)]
         restored = decoder(dec_in)
+        if restored.dtype != "float32":  # mixed precision: float32 to the user
+            restored = ops.cast(restored, "float32")
         kwargs.setdefault("name", "generator")
-        super().__init__(inputs={"image": image, "noise_seed": seed}, outputs=restored, **kwargs)
+        super().__init__(inputs={"image": image, **noise}, outputs=restored, **kwargs)
         self.model_config = cfg
+        self.noise_inputs = bool(noise_inputs)
         self.encoder = encoder
         self.decoder = decoder
 
     def get_config(self):
-        return {"model_config": _config_dict(self.model_config), "name": self.name}
+        return {"model_config": _config_dict(self.model_config), "noise_inputs": self.noise_inputs,
+                "name": self.name}
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
 
 
-def build_generator(config) -> Generator:
-    """Builds G from a :class:`Config` (or a :class:`ModelConfig`)."""
+def build_generator(config, precision: str | None = None, noise_inputs: bool = False) -> Generator:
+    """Builds G from a :class:`Config` (or a :class:`ModelConfig`).
+
+    Args:
+        config: the configuration.
+        precision: "fp32" or "bf16" builds G under that Keras dtype policy
+            (``precision_scope``; bf16 = bfloat16 compute, float32 weights and
+            output); None uses the current global policy.
+        noise_inputs: see :class:`Generator`.
+    """
     model_cfg = config.model if isinstance(config, Config) else config
-    return Generator(model_cfg)
+    if precision is None:
+        return Generator(model_cfg, noise_inputs=noise_inputs)
+    with precision_scope(precision):
+        return Generator(model_cfg, noise_inputs=noise_inputs)
