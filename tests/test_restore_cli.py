@@ -196,5 +196,8 @@ def test_usage_errors(models, tmp_path, capsys):
     assert restore.main(["--input", str(tmp_path / "x.png"), "--output", str(tmp_path / "o"),
                          "--saved_model", models["saved_model"], "--seed", "-1", "--num_samples", "2"]) == 2
     assert "zero noise" in capsys.readouterr().out
-    with pytest.raises(SystemExit):  # argparse: at most one model source (default: bundled)
+    with pytest.raises(SystemExit):  # argparse: at most one model source
         restore.main(["--input", "a", "--output", "b", "--checkpoint", "c", "--saved_model", "d"])
+    # no model source: the bundled model is the default; the missing input is the error
+    assert restore.main(["--input", str(tmp_path / "a"), "--output", str(tmp_path / "b")]) == 2
+    assert "does not exist" in capsys.readouterr().out

@@ -106,5 +106,5 @@ def test_non_finite_numbers_are_rejected_before_any_output(run_dir, faces, tmp_p
 def test_help_says_which_model_source_is_safe():
     text = " ".join(restore.build_parser().format_help().split())
     assert "load only SavedModels you exported yourself or trust" in text
-    assert "The safe default route: only weights are read" in text
+    assert text.count("only weights are read") == 2  # --model and --checkpoint: weights + config
     assert "load only SavedModels you exported yourself or otherwise trust" in restore.__doc__

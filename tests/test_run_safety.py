@@ -379,9 +379,15 @@ def test_non_finite_values_in_a_config_file_are_rejected(tmp_path):
     ("train.seed=1.5", "train.seed: expected an integer, got '1.5'"),
 ])
 def test_set_type_errors_name_the_key(item, message):
+    from faceres_tf.errors import UserError
+
+    key, value = item.split("=", 1)
     with pytest.raises(ConfigError) as err:
-        resolve_config("test", [item])
+        override(presets.get("test"), {key: value})
     assert str(err.value) == message
+    with pytest.raises(UserError) as err:  # what --set reports
+        resolve_config("test", [item])
+    assert message in str(err.value)
 
 
 # --------------------------------------------------------------- defects 8, 10 (CLI)
@@ -400,22 +406,36 @@ def _run_driver(main, argv, capsys):
 
 
 @pytest.mark.parametrize("extra,expected", [
-    (["--set=train.ckpt_every=0"], "error: train.ckpt_every must be >= 1, got 0"),
-    (["--set=loss.alpha=nan"], "error: loss.alpha: must be a finite number, got 'nan'"),
-    (["--set=model.num_skips=abc"], "error: model.num_skips: expected an integer, got 'abc'"),
-    (["--preset=nope"], "error: Unknown preset 'nope'; available presets:"),
+    (["--set=train.ckpt_every=0"], "train.ckpt_every must be >= 1, got 0"),
+    (["--set=loss.alpha=nan"], "loss.alpha: must be a finite number, got 'nan'"),
+    (["--set=model.num_skips=abc"], "model.num_skips: expected an integer, got 'abc'"),
+    (["--preset=nope"], "Unknown preset 'nope'; available presets:"),
     (["--data_dir={tmp}/missing"], "does not exist"),
 ])
 def test_training_cli_user_errors_are_one_line_exit_2_and_create_nothing(
         tmp_path, capsys, extra, expected):
     workdir = tmp_path / "run"
-    argv = ["train", "--preset=test", f"--workdir={workdir}", "--steps=5", "--noprogress"]
+    argv = ["train", "--preset=test", f"--workdir={workdir}", "--steps=5", "--noprogress",
+            f"--data_dir={REPO / 'data' / 'train'}"]
     argv += [e.format(tmp=tmp_path) for e in extra]
     rc, out, err = _run_driver(train_driver.main, argv, capsys)
     assert rc == 2, out[-2000:] + err[-2000:]
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], err
     assert not workdir.exists()  # nothing created
+
+
+def test_training_cli_keeps_the_traceback_of_a_real_bug(tmp_path, capsys, monkeypatch):
+    import faceres_tf.training
+
+    def broken_train(*args, **kwargs):
+        raise RuntimeError("a bug in the trainer")
+
+    monkeypatch.setattr(faceres_tf.training, "train", broken_train)
+    argv = ["train", "--preset=test", f"--workdir={tmp_path / 'run'}", "--noprogress",
+            f"--data_dir={REPO / 'data' / 'train'}"]
+    with pytest.raises(RuntimeError, match="a bug in the trainer"):  # not swallowed, not exit 2
+        _run_driver(train_driver.main, argv, capsys)
 
 
 def test_new_run_failing_on_bad_data_leaves_nothing(tmp_path):

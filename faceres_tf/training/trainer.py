@@ -509,6 +509,9 @@ def train(cfg: Config, workdir, strategy: tf.distribute.Strategy | None = None,
     workdir = Path(workdir)
     if not is_chief(strategy):  # workers write only to their scratch checkpoint dir
         workdir.mkdir(parents=True, exist_ok=True)
+        # the chief's check, read-only: a refused resume stops every worker
+        has_checkpoints = bool(ckpt_lib.list_checkpoints(workdir / "checkpoints"))
+        rd.check_resume_config(workdir, cfg, allow_config_change, has_checkpoints)
         trainer = Trainer(cfg, workdir, strategy, perceptual_extractor=perceptual_extractor)
         return trainer.fit(steps=steps, progress=progress, stop_after=stop_after)
 
