@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +17,8 @@ import tensorflow as tf  # noqa: E402
 import faceres_tf  # noqa: E402
 from faceres_tf import export  # noqa: E402
 from faceres_tf.errors import UnsafePathError  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -39,16 +44,15 @@ def test_export_onto_an_ordinary_file_is_refused_even_with_overwrite(run_dir, tm
     assert photo.read_bytes() == b"my holiday photo"
     assert [p.name for p in tmp_path.iterdir()] == ["photo.jpg"]  # no staging left behind
 
-    # the same through the driver: one line, exit 2
-    from absl import flags
-
-    from experiments import export as driver
-
-    flags.FLAGS(["export", f"--workdir={run_dir}", f"--out={photo}", "--overwrite"])
-    try:
-        assert driver.main([]) == 2
-    finally:
-        flags.FLAGS.unparse_flags()
+    # the same through the driver (its own process: its flags stand alone): one line, exit 2
+    proc = subprocess.run([sys.executable, "-m", "experiments.export", f"--workdir={run_dir}",
+                           f"--out={photo}", "--overwrite", "--format=saved_model"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    err = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert err[-1].startswith("error: ") and "photo.jpg exists and is a file" in err[-1]
+    assert "Traceback" not in proc.stderr
     assert photo.read_bytes() == b"my holiday photo"
 
 
