@@ -32,10 +32,10 @@ The bias is added before the noise (the same sum in another order).
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import ops
-
-import math
 
 from faceres_tf.layers.equalized import EqualizedConv2D, Folded, bias_add, lrelu_gain
 from faceres_tf.layers.modulated_conv2d import ModulatedConv2D
