@@ -84,10 +84,17 @@ def main():
     if args.json:
         print(json.dumps(res))
         return
+    text = markdown(res)
+    print(text)
+    out = ROOT / "benchmarks" / "results" / "precision_quality.md"
+    out.write_text(text)
+
+
+def markdown(res) -> str:
     lines = [
         f"# bf16 vs fp32 restorations ({res['preset']}, {res['resolution']} px, {res['faces']} bundled faces)",
         "",
-        f"`python benchmarks/bench_precision_quality.py --checkpoint {args.checkpoint}` on {res['cpu']} "
+        f"`python benchmarks/bench_precision_quality.py --checkpoint {res['checkpoint']}` on {res['cpu']} "
         f"(AVX-512 BF16 {res['avx512_bf16']}, AMX {res['amx_bf16']}), {res['date']}. Faces: data/val degraded "
         "as in training evaluation + data/real_lq resized; uint8 outputs of the restore runner.",
         "",
@@ -96,17 +103,14 @@ def main():
         f"| bf16 vs fp32: PSNR min / mean | {res['bf16_vs_fp32_psnr_min_seed0']} / "
         f"{res['bf16_vs_fp32_psnr_mean_seed0']} dB | {res['bf16_vs_fp32_psnr_min_zero_noise']} / "
         f"{res['bf16_vs_fp32_psnr_mean_zero_noise']} dB |",
-        f"| bf16 vs fp32: max |difference| (grey levels) | {res['bf16_vs_fp32_max_abs_diff_seed0']} | "
+        f"| bf16 vs fp32: max abs. difference (grey levels) | {res['bf16_vs_fp32_max_abs_diff_seed0']} | "
         f"{res['bf16_vs_fp32_max_abs_diff_zero_noise']} |",
         f"| folded fp32 vs training graph: PSNR min | {res['folded_vs_training_psnr_min_seed0']} dB | "
         f"{res['folded_vs_training_psnr_min_zero_noise']} dB |",
-        f"| folded fp32 vs training graph: max |difference| | {res['folded_vs_training_max_abs_diff_seed0']} | "
+        f"| folded fp32 vs training graph: max abs. difference | {res['folded_vs_training_max_abs_diff_seed0']} | "
         f"{res['folded_vs_training_max_abs_diff_zero_noise']} |",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    out = ROOT / "benchmarks" / "results" / "precision_quality.md"
-    out.write_text(text)
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -141,9 +141,10 @@ def _markdown(results, args) -> str:
         lines.append(f"| {r['precision']} | {r['step_seconds']:.3f} / {r['step_seconds_cpu']:.3f} | "
                      f"{r['r1_seconds']:.3f} / {r['r1_seconds_cpu']:.3f} every {r['r1_interval']} | "
                      f"**{r['images_per_sec']:.3g}** | {r['images_per_sec_cpu']:.3g} |")
+    lines.append("")
     for r in results:
         days = PAPER_IMAGES / r["images_per_sec"] / 86400
-        lines.append(f"\n- {r['precision']}: paper schedule (28M images) at this speed: {days:,.0f} days")
+        lines.append(f"- {r['precision']}: paper schedule (28M images) at this speed: {days:,.0f} days")
     if "bf16_speedup_vs_fp32" in res0:
         lines.append(f"- bf16 vs fp32: {res0['bf16_speedup_vs_fp32']:.2f}x (wall), "
                      f"{res0['bf16_speedup_vs_fp32_cpu']:.2f}x (CPU time)")
