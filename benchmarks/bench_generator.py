@@ -20,8 +20,8 @@ training graph (multiply-add = 2). With ``--json`` it prints one JSON line
 per precision: ``seconds_median`` (folded graph, per image), ``gflops``
 (achieved GFLOP/s), ``peak_gflops`` and ``fraction_of_peak``, the training
 graph's numbers, the CPU model and flags (AVX-512 BF16, AMX), and the load
-average before and after. Otherwise it prints (and with ``--out`` writes) a
-markdown summary.
+average before and after. Otherwise it prints a markdown summary and writes
+it to ``--out`` (default benchmarks/results/generator.md).
 """
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ def main():
     ap.add_argument("--batch", type=int, default=1, help="faces per call")
     ap.add_argument("--repeats", type=int, default=7, help="timed rounds (after one warm-up)")
     ap.add_argument("--json", action="store_true", help="print one JSON line per precision")
-    ap.add_argument("--out", default=None, help="also write the markdown summary here")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "generator.md"),
+                    help="write the markdown summary here (not with --json)")
     args = ap.parse_args()
 
     from faceres_tf.models import inference_generator
@@ -141,12 +142,12 @@ def main():
     if args.json:
         for res in results:
             print(json.dumps(res))
+    if args.json:
+        return
     text = _markdown(results, args)
-    if not args.json:
-        print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
+    print(text)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
 
 
 def _markdown(results, args) -> str:
