@@ -25,8 +25,9 @@ if "overwrite" not in FLAGS:
     flags.DEFINE_bool("overwrite", False, "Replace an existing output directory.")
 flags.DEFINE_bool("ema", True, "Export the EMA generator (default) or the raw one.")
 flags.DEFINE_integer("tflite_batch_size", 1, "Fixed batch size of the TFLite model.")
-flags.DEFINE_enum("precision", "fp32", ["fp32", "bf16"],
-                  "Compute precision of the SavedModel (the TFLite model is always float32).")
+if "precision" not in FLAGS:  # experiments.train defines it too (default: the preset's)
+    flags.DEFINE_enum("precision", "fp32", ["fp32", "bf16"],
+                      "Compute precision of the SavedModel (the TFLite model is always float32).")
 flags.mark_flags_as_required(["workdir", "out"])
 
 
@@ -38,7 +39,7 @@ def main(argv):
     try:
         info = export_run(FLAGS.workdir, FLAGS.out, fmt=FLAGS.format, overwrite=FLAGS.overwrite,
                           use_ema=FLAGS.ema, tflite_batch_size=FLAGS.tflite_batch_size,
-                          precision=FLAGS.precision)
+                          precision=FLAGS.precision or "fp32")
     except (FileExistsError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
