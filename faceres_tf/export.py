@@ -66,16 +66,21 @@ class _Untracked:
         self.model = model
 
 
-def prepare_generator(generator, precision: str = "fp32", fold: bool = True):
+def prepare_generator(generator, precision: str = "fp32", fold: bool = True, in_place: bool = False):
     """The generator to serve: a faceres_tf Generator is copied in
     ``precision`` and folded for inference (``fold``); any other Keras model
-    is returned as is (``precision`` must then be "fp32")."""
-    from faceres_tf.models import Generator, inference_generator, policy_name
+    is returned as is (``precision`` must then be "fp32"). ``in_place``: the
+    caller owns ``generator`` and will not train it, so when it already has
+    the precision it is folded without a copy."""
+    from faceres_tf.models import Generator, fold_generator, inference_generator, policy_name
 
-    policy_name(precision)  # validates
+    policy = policy_name(precision)  # validates
     if isinstance(generator, Generator):
-        if precision == "fp32" and not fold and generator.compute_dtype == "float32":
+        same = generator.dtype_policy.name == policy and not generator.noise_inputs
+        if same and not fold:
             return generator
+        if same and in_place:
+            return fold_generator(generator)
         return inference_generator(generator, precision, fold=fold)
     if precision != "fp32":
         raise ValueError("precision='bf16' needs a faceres_tf Generator")

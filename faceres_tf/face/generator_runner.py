@@ -74,10 +74,12 @@ class GeneratorRunner:
     # ---- constructors ------------------------------------------------------
     @classmethod
     def from_keras(cls, generator, batch_size: int = 8, description: str = "keras model",
-                   precision: str = "fp32", fold: bool = True) -> "GeneratorRunner":
+                   precision: str = "fp32", fold: bool = True, in_place: bool = False) -> "GeneratorRunner":
+        """``in_place``: fold ``generator`` itself when it already computes in
+        ``precision`` (no copy; do not train it afterwards)."""
         from faceres_tf import export
 
-        module = export.GeneratorServing(export.prepare_generator(generator, precision, fold))
+        module = export.GeneratorServing(export.prepare_generator(generator, precision, fold, in_place))
 
         def fn(images, seeds, _module=module):
             return _module.restore_uint8(images, seeds)["image"]
@@ -100,7 +102,8 @@ class GeneratorRunner:
             generator, _ = load_generator(str(run_dir), use_ema=use_ema)
         except Exception as e:  # noqa: BLE001 - re-raised with context
             raise ModelLoadError(f"--checkpoint {run_dir}: could not load the generator: {e}") from e
-        return cls.from_keras(generator, batch_size, f"checkpoint {run_dir}", precision=precision)
+        return cls.from_keras(generator, batch_size, f"checkpoint {run_dir}", precision=precision,
+                              in_place=True)
 
     @classmethod
     def from_pretrained(cls, name: str | None = None, batch_size: int = 8,
