@@ -72,7 +72,7 @@ def forward_fn(G, batch, r):
     return fn, (lambda: fn(x, s).numpy())
 
 
-def main():
+def _parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="paper_512", help="model preset")
     ap.add_argument("--precision", choices=("fp32", "bf16", "both"), default="fp32",
@@ -82,18 +82,13 @@ def main():
     ap.add_argument("--json", action="store_true", help="print one JSON line per precision")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "generator.md"),
                     help="write the markdown summary here (not with --json)")
-    args = ap.parse_args()
+    return ap.parse_args()
 
+
+def _timed_cases(cfg, base, precisions, b: int, r: int) -> tuple[dict, dict]:
+    """``{(precision, case): fn}`` for the folded and training graphs and the peak
+    convs of each precision, and ``{(precision, conv): FLOPs}`` of the convs."""
     from faceres_tf.models import inference_generator
-
-    load_before = load_average()
-    cfg = faceres_tf.presets.get(args.preset)
-    r, b = cfg.model.resolution, args.batch
-    precisions = ["fp32", "bf16"] if args.precision == "both" else [args.precision]
-    base = faceres_tf.build_generator(cfg, precision="fp32")
-    fwd32, _ = forward_fn(base, b, r)
-    spec = (tf.TensorSpec([b, r, r, 3], tf.float32), tf.TensorSpec([b], tf.int32))
-    flops = count_flops(fwd32, spec) / b
 
     cases, conv_flops = {}, {}
     for p in precisions:
@@ -102,47 +97,75 @@ def main():
         for name, (fn, fl) in conv_cases(peak_shapes(cfg), {"fp32": "float32", "bf16": "bfloat16"}[p], b).items():
             cases[(p, name)] = fn
             conv_flops[(p, name)] = fl
+    return cases, conv_flops
+
+
+def _precision_result(p: str, times: dict, flops: float, conv_flops: dict, b: int) -> dict:
+    """Seconds, GFLOP/s and shares of the conv peak of precision ``p``, wall and CPU clock."""
+    def med(name, kind):
+        return statistics.median(times[name][kind])
+
+    res = {}
+    for kind, suffix in (("wall", ""), ("cpu", "_cpu")):
+        convs = {name: fl / med((q, name), kind) / 1e9 for (q, name), fl in conv_flops.items() if q == p}
+        peak_name = max(convs, key=convs.get)
+        peak = convs[peak_name]
+        sec = med((p, "folded"), kind) / b
+        tsec = med((p, "training"), kind) / b
+        res.update({
+            f"seconds_median{suffix}": round(sec, 4),
+            f"seconds_min{suffix}": round(min(times[(p, "folded")][kind]) / b, 4),
+            f"gflops{suffix}": round(flops / sec / 1e9, 1),
+            f"peak_gflops{suffix}": round(peak, 1), f"peak_conv{suffix}": peak_name,
+            f"fraction_of_peak{suffix}": round(flops / sec / 1e9 / peak, 3),
+            f"conv_gflops{suffix}": {k: round(v, 1) for k, v in convs.items()},
+            f"training_graph_seconds_median{suffix}": round(tsec, 4),
+            f"training_graph_fraction_of_peak{suffix}": round(flops / tsec / 1e9 / peak, 3),
+            f"speedup_folded_vs_training{suffix}": round(tsec / sec, 3),
+        })
+    return res
+
+
+def _add_bf16_ratios(results: list) -> None:
+    """With fp32 and bf16 results: the bf16 speed-up and peak ratio, in both."""
+    if len(results) != 2:
+        return
+    for suffix in ("", "_cpu"):
+        ratio = results[0][f"seconds_median{suffix}"] / results[1][f"seconds_median{suffix}"]
+        peak_ratio = results[1][f"peak_gflops{suffix}"] / results[0][f"peak_gflops{suffix}"]
+        for res in results:
+            res[f"bf16_speedup_vs_fp32{suffix}"] = round(ratio, 3)
+            res[f"bf16_peak_ratio{suffix}"] = round(peak_ratio, 3)
+
+
+def main():
+    args = _parse_args()
+    load_before = load_average()
+    cfg = faceres_tf.presets.get(args.preset)
+    r, b = cfg.model.resolution, args.batch
+    precisions = ["fp32", "bf16"] if args.precision == "both" else [args.precision]
+    base = faceres_tf.build_generator(cfg, precision="fp32")
+    fwd32, _ = forward_fn(base, b, r)
+    spec = (tf.TensorSpec([b, r, r, 3], tf.float32), tf.TensorSpec([b], tf.int32))
+    flops = count_flops(fwd32, spec) / b
+    cases, conv_flops = _timed_cases(cfg, base, precisions, b, r)
     times = interleaved_times(cases, args.repeats, warmup=2)
     load_after = load_average()
 
     machine = cpu_info()
-    med = lambda name, kind: statistics.median(times[name][kind])  # noqa: E731
     results = []
     for p in precisions:
-        res = {"benchmark": "generator_forward", "preset": args.preset, "resolution": r, "batch": b,
-               "precision": p, "graph": "folded", "gflop_per_image": round(flops / 1e9, 2)}
-        for kind, suffix in (("wall", ""), ("cpu", "_cpu")):
-            convs = {name: fl / med((q, name), kind) / 1e9 for (q, name), fl in conv_flops.items() if q == p}
-            peak_name = max(convs, key=convs.get)
-            peak = convs[peak_name]
-            sec = med((p, "folded"), kind) / b
-            tsec = med((p, "training"), kind) / b
-            res.update({
-                f"seconds_median{suffix}": round(sec, 4),
-                f"seconds_min{suffix}": round(min(times[(p, "folded")][kind]) / b, 4),
-                f"gflops{suffix}": round(flops / sec / 1e9, 1),
-                f"peak_gflops{suffix}": round(peak, 1), f"peak_conv{suffix}": peak_name,
-                f"fraction_of_peak{suffix}": round(flops / sec / 1e9 / peak, 3),
-                f"conv_gflops{suffix}": {k: round(v, 1) for k, v in convs.items()},
-                f"training_graph_seconds_median{suffix}": round(tsec, 4),
-                f"training_graph_fraction_of_peak{suffix}": round(flops / tsec / 1e9 / peak, 3),
-                f"speedup_folded_vs_training{suffix}": round(tsec / sec, 3),
-            })
-        res.update({"repeats": args.repeats, **machine, "tensorflow": tf.__version__,
-                    "load_before": load_before, "load_after": load_after,
-                    "date": time.strftime("%Y-%m-%d %H:%M")})
-        results.append(res)
-    if len(results) == 2:
-        for suffix in ("", "_cpu"):
-            ratio = results[0][f"seconds_median{suffix}"] / results[1][f"seconds_median{suffix}"]
-            peak_ratio = results[1][f"peak_gflops{suffix}"] / results[0][f"peak_gflops{suffix}"]
-            for res in results:
-                res[f"bf16_speedup_vs_fp32{suffix}"] = round(ratio, 3)
-                res[f"bf16_peak_ratio{suffix}"] = round(peak_ratio, 3)
+        results.append({
+            "benchmark": "generator_forward", "preset": args.preset, "resolution": r, "batch": b,
+            "precision": p, "graph": "folded", "gflop_per_image": round(flops / 1e9, 2),
+            **_precision_result(p, times, flops, conv_flops, b),
+            "repeats": args.repeats, **machine, "tensorflow": tf.__version__,
+            "load_before": load_before, "load_after": load_after,
+            "date": time.strftime("%Y-%m-%d %H:%M")})
+    _add_bf16_ratios(results)
     if args.json:
         for res in results:
             print(json.dumps(res))
-    if args.json:
         return
     text = _markdown(results, args)
     print(text)

@@ -33,11 +33,10 @@ def _rss_mb() -> float:
 
 
 def child(n: int, d: int) -> dict:
+    import importlib.util
     import tracemalloc
 
     import numpy as np
-
-    import importlib.util
 
     # load the module file alone: importing the faceres_tf package pulls in TensorFlow
     spec = importlib.util.spec_from_file_location(
@@ -87,7 +86,7 @@ def bench_dlib(count: int = 8) -> dict:
             "faces_per_second": len(faces) / seconds, "fallbacks": emb.fallbacks}
 
 
-def main() -> int:
+def _parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="1000,10000,50000")
     p.add_argument("--dims", default="128,512")
@@ -95,13 +94,11 @@ def main() -> int:
     p.add_argument("--no_dlib", action="store_true", help="skip the dlib embedding benchmark")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ipr.md"))
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
-    a = p.parse_args()
-    if a.child:
-        n, d = map(int, a.child.split(","))
-        print(json.dumps(child(n, d)))
-        return 0
-    sizes = [1000, 5000] if a.quick else [int(s) for s in a.sizes.split(",")]
-    dims = [int(s) for s in a.dims.split(",")]
+    return p.parse_args()
+
+
+def _run_cases(sizes, dims) -> list:
+    """One fresh subprocess (``--child N,d``) per case; their result rows."""
     rows = []
     for d in dims:
         for n in sizes:
@@ -113,8 +110,10 @@ def main() -> int:
                   f"load {r['load_before']:.1f}; tracemalloc peak "
                   f"{r['tracemalloc_peak_mb']:7.1f} MiB  max-RSS delta {r['rss_delta_mb']:7.1f} MiB",
                   flush=True)
-    dl = {"skipped": "--no_dlib"} if a.no_dlib else bench_dlib()
-    print("dlib:", dl)
+    return rows
+
+
+def _markdown(rows: list, dl: dict) -> list:
     load = os.getloadavg()
     lines = [
         "# iPrecision / iRecall benchmark",
@@ -142,9 +141,23 @@ def main() -> int:
     else:
         lines.append(f"{dl['faces']} faces in {dl['seconds']:.2f} s = "
                      f"{dl['faces_per_second']:.1f} faces/s (fixed-box fallbacks: {dl['fallbacks']})")
+    return lines
+
+
+def main() -> int:
+    a = _parse_args()
+    if a.child:
+        n, d = map(int, a.child.split(","))
+        print(json.dumps(child(n, d)))
+        return 0
+    sizes = [1000, 5000] if a.quick else [int(s) for s in a.sizes.split(",")]
+    dims = [int(s) for s in a.dims.split(",")]
+    rows = _run_cases(sizes, dims)
+    dl = {"skipped": "--no_dlib"} if a.no_dlib else bench_dlib()
+    print("dlib:", dl)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
+    out.write_text("\n".join(_markdown(rows, dl)) + "\n")
     print(f"wrote {out}")
     return 0
 

@@ -38,6 +38,7 @@ PHOTOS = [
     ("several faces", DATA / "deepface_test_photos" / "selfie-many-people.jpg"),
     ("two faces, 2280x1588", DATA / "deepface_test_photos" / "couple.jpg"),
 ]
+STAGES = ("read", "detect", "align", "network", "color", "paste", "write")
 
 
 class Timed:
@@ -54,86 +55,76 @@ class Timed:
             self.total += time.perf_counter() - t
 
 
-def main() -> None:
+def _parse_args():
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", default="paper_512")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
-    args = ap.parse_args()
+    return ap.parse_args()
 
-    import tensorflow as tf
 
-    import faceres_tf
-    from faceres_tf import image_io
-    from faceres_tf.face.detection import FaceDetector
-    from faceres_tf.face.generator_runner import GeneratorRunner
-    from faceres_tf.face.pipeline import FacePipeline
-
-    cfg = faceres_tf.presets.get(args.preset)
-    r = cfg.model.resolution
-    t = time.perf_counter()
-    gen = faceres_tf.build_generator(cfg)
-    runner = GeneratorRunner.from_keras(gen, batch_size=8, precision=args.precision)
-    build_s = time.perf_counter() - t
-    detector = FaceDetector()
-    pipe = FacePipeline(runner, detector, seeds=(0,), color_correction=True)
-
-    # network alone, one face per call
+def _time_network(runner, r: int, repeats: int) -> float:
+    """Median seconds of one generator call on one random r x r face (after a trace)."""
     face = np.random.default_rng(0).integers(0, 256, (1, r, r, 3), dtype=np.uint8)
     runner(face, [0])  # trace
     times = []
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         t = time.perf_counter()
         runner(face, [0])
         times.append(time.perf_counter() - t)
-    net1 = float(np.median(times))
-    print(f"network, batch 1: {net1 * 1000:.0f} ms / face (median of {args.repeats})")
+    return float(np.median(times))
 
-    rows = []
-    tmp = Path(tempfile.mkdtemp())
-    for label, path in PHOTOS:
-        if not path.exists():
-            print(f"skip {path}: missing")
-            continue
-        stage = {k: [] for k in ("read", "detect", "align", "network", "color", "paste", "write")}
-        n_faces = 0
-        for rep in range(args.repeats):
-            det_t = Timed(detector.detect)
-            run_t = Timed(runner.fn)
-            pipe.detector.detect = det_t
-            runner.fn = run_t
-            t0 = time.perf_counter()
-            img = image_io.read_image(path)
-            t1 = time.perf_counter()
-            job = pipe.prepare(img)
-            t2 = time.perf_counter()
-            pipe.restore([job])
-            t3 = time.perf_counter()
-            out = pipe.compose(job)
-            t4 = time.perf_counter()
-            image_io.write_image(tmp / f"{rep}.jpg", out, overwrite=True)
-            t5 = time.perf_counter()
-            runner.fn = run_t.fn
-            del pipe.detector.detect
-            n_faces = len(job.faces)
-            stage["read"].append(t1 - t0)
-            stage["detect"].append(det_t.total)
-            stage["align"].append(t2 - t1 - det_t.total)
-            stage["network"].append(run_t.total)
-            stage["color"].append(t3 - t2 - run_t.total)
-            stage["paste"].append(t4 - t3)
-            stage["write"].append(t5 - t4)
-        med = {k: float(np.median(v)) for k, v in stage.items()}
-        compute = sum(v for k, v in med.items() if k not in ("read", "write"))
-        total = sum(med.values())
-        h, w = img.rgb.shape[:2]
-        row = dict(label=label, file=path.name, size=f"{w}x{h}", faces=n_faces, **med,
-                   non_net_share=(compute - med["network"]) / compute,
-                   non_net_share_io=(total - med["network"]) / total)
-        rows.append(row)
-        print(f"{label} ({path.name}, {w}x{h}, {n_faces} faces): "
-              + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in med.items())
-              + f" | not network: {row['non_net_share']:.1%} (with file I/O {row['non_net_share_io']:.1%})")
+
+def _time_stages(pipe, runner, detector, path, out_path) -> tuple:
+    """One restoration of the photo at ``path``: ({stage: seconds}, job, image)."""
+    from faceres_tf import image_io
+
+    det_t = Timed(detector.detect)
+    run_t = Timed(runner.fn)
+    pipe.detector.detect = det_t
+    runner.fn = run_t
+    t0 = time.perf_counter()
+    img = image_io.read_image(path)
+    t1 = time.perf_counter()
+    job = pipe.prepare(img)
+    t2 = time.perf_counter()
+    pipe.restore([job])
+    t3 = time.perf_counter()
+    out = pipe.compose(job)
+    t4 = time.perf_counter()
+    image_io.write_image(out_path, out, overwrite=True)
+    t5 = time.perf_counter()
+    runner.fn = run_t.fn
+    del pipe.detector.detect
+    stages = {"read": t1 - t0, "detect": det_t.total, "align": t2 - t1 - det_t.total,
+              "network": run_t.total, "color": t3 - t2 - run_t.total, "paste": t4 - t3,
+              "write": t5 - t4}
+    return stages, job, img
+
+
+def _time_photo(pipe, runner, detector, label: str, path: Path, repeats: int, tmp: Path) -> dict:
+    """The report row of one photo: median seconds per stage and the non-network shares."""
+    stage = {k: [] for k in STAGES}
+    for rep in range(repeats):
+        stages, job, img = _time_stages(pipe, runner, detector, path, tmp / f"{rep}.jpg")
+        for k, v in stages.items():
+            stage[k].append(v)
+    n_faces = len(job.faces)
+    med = {k: float(np.median(v)) for k, v in stage.items()}
+    compute = sum(v for k, v in med.items() if k not in ("read", "write"))
+    total = sum(med.values())
+    h, w = img.rgb.shape[:2]
+    row = dict(label=label, file=path.name, size=f"{w}x{h}", faces=n_faces, **med,
+               non_net_share=(compute - med["network"]) / compute,
+               non_net_share_io=(total - med["network"]) / total)
+    print(f"{label} ({path.name}, {w}x{h}, {n_faces} faces): "
+          + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in med.items())
+          + f" | not network: {row['non_net_share']:.1%} (with file I/O {row['non_net_share_io']:.1%})")
+    return row
+
+
+def _markdown(args, rows: list, r: int, build_s: float, net1: float) -> list:
+    import tensorflow as tf
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from machine import cpu_info
@@ -158,8 +149,7 @@ def main() -> None:
     for row in rows:
         lines.append(
             f"| {row['label']} (`{row['file']}`) | {row['size']} | {row['faces']} | "
-            + " | ".join(f"{row[k] * 1000:.0f} ms" for k in ("read", "detect", "align", "network", "color",
-                                                          "paste", "write"))
+            + " | ".join(f"{row[k] * 1000:.0f} ms" for k in STAGES)
             + f" | **{row['non_net_share']:.1%}** | {row['non_net_share_io']:.1%} |"
         )
     lines += [
@@ -168,6 +158,37 @@ def main() -> None:
         "file reading/writing (JPEG decode/encode) is listed separately because it depends on the "
         "format, not on the pipeline. All faces of a photo go through the network in one batched call.",
     ]
+    return lines
+
+
+def main() -> None:
+    args = _parse_args()
+
+    import faceres_tf
+    from faceres_tf.face.detection import FaceDetector
+    from faceres_tf.face.generator_runner import GeneratorRunner
+    from faceres_tf.face.pipeline import FacePipeline
+
+    cfg = faceres_tf.presets.get(args.preset)
+    r = cfg.model.resolution
+    t = time.perf_counter()
+    gen = faceres_tf.build_generator(cfg)
+    runner = GeneratorRunner.from_keras(gen, batch_size=8, precision=args.precision)
+    build_s = time.perf_counter() - t
+    detector = FaceDetector()
+    pipe = FacePipeline(runner, detector, seeds=(0,), color_correction=True)
+
+    net1 = _time_network(runner, r, args.repeats)
+    print(f"network, batch 1: {net1 * 1000:.0f} ms / face (median of {args.repeats})")
+    rows = []
+    tmp = Path(tempfile.mkdtemp())
+    for label, path in PHOTOS:
+        if not path.exists():
+            print(f"skip {path}: missing")
+            continue
+        rows.append(_time_photo(pipe, runner, detector, label, path, args.repeats, tmp))
+
+    lines = _markdown(args, rows, r, build_s, net1)
     out = ROOT / "benchmarks" / "results" / ("restore.md" if args.precision == "fp32" else
                                              f"restore_{args.precision}.md")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -46,7 +46,7 @@ from faceres_tf.training import Trainer, make_strategy  # noqa: E402
 PAPER_IMAGES = 400 * 70_000
 
 
-def main():
+def _parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="tiny", help="model preset")
     ap.add_argument("--batch", type=int, default=None, help="global batch (default: the preset's)")
@@ -58,17 +58,13 @@ def main():
     ap.add_argument("--jit_compile", action="store_true", help="XLA-compile the replica step")
     ap.add_argument("--mixed_precision", action="store_true", help="mixed_float16 (GPU)")
     ap.add_argument("--json", action="store_true", help="print one JSON line per precision")
-    args = ap.parse_args()
+    return ap.parse_args()
 
-    load_before = load_average()
-    precisions = ["fp32", "bf16"] if args.precision == "both" else [args.precision]
-    strategy = make_strategy("auto")
-    extractor = None
-    if args.perceptual == "random":
-        from faceres_tf.losses.perceptual import build_vgg19_features
 
-        extractor = build_vgg19_features(presets.get(args.preset).loss.vgg_layers, weights="random")
-    cases, cfgs, tmps = {}, {}, []
+def _trainer_cases(args, precisions, strategy, extractor, tmp_root: str) -> tuple[dict, dict]:
+    """One trainer per precision on one random batch: ``{(precision, "step" | "r1"): fn}``
+    and ``{precision: config}``; run directories under ``tmp_root``."""
+    cases, cfgs = {}, {}
     for p in precisions:
         cfg = presets.get(args.preset)
         updates = {"loss.perceptual": "vgg19" if extractor else "off", "train.jit_compile": args.jit_compile,
@@ -77,36 +73,56 @@ def main():
             updates["train.batch_size"] = args.batch
         cfg = cfgs[p] = override(cfg, updates)
         r, b = cfg.model.resolution, cfg.train.batch_size
-        tmp = tempfile.TemporaryDirectory()
-        tmps.append(tmp)
-        trainer = Trainer(cfg, tmp.name, strategy, perceptual_extractor=extractor)
+        trainer = Trainer(cfg, os.path.join(tmp_root, p), strategy, perceptual_extractor=extractor)
         batch = (tf.random.uniform([b, r, r, 3], -1, 1, seed=1), tf.random.uniform([b, r, r, 3], -1, 1, seed=2))
         dist = next(iter(strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch))))
         cases[(p, "step")] = lambda t=trainer, d=dist: t.train_step(d)["g_loss"].numpy()
         cases[(p, "r1")] = lambda t=trainer, d=dist: t.r1_step(d)["r1"].numpy()
-    step_cases = {k: v for k, v in cases.items() if k[1] == "step"}
-    r1_cases = {k: v for k, v in cases.items() if k[1] == "r1"}
-    times = interleaved_times(step_cases, args.steps, warmup=2)
-    times.update(interleaved_times(r1_cases, max(2, args.steps // 8), warmup=2))
+    return cases, cfgs
+
+
+def _precision_result(cfg, times: dict, p: str) -> dict:
+    """Median step and R1 seconds and images/s (R1 amortised), wall and CPU clock."""
+    b, r1_every = cfg.train.batch_size, cfg.loss.r1_interval
+    res = {}
+    for kind, sfx in (("wall", ""), ("cpu", "_cpu")):
+        step = statistics.median(times[(p, "step")][kind])
+        r1 = statistics.median(times[(p, "r1")][kind])
+        per_step = step + r1 / r1_every
+        res.update({f"step_seconds{sfx}": round(step, 4), f"r1_seconds{sfx}": round(r1, 4),
+                    f"images_per_sec{sfx}": round(b / per_step, 2)})
+    return res
+
+
+def main():
+    args = _parse_args()
+    load_before = load_average()
+    precisions = ["fp32", "bf16"] if args.precision == "both" else [args.precision]
+    strategy = make_strategy("auto")
+    extractor = None
+    if args.perceptual == "random":
+        from faceres_tf.losses.perceptual import build_vgg19_features
+
+        extractor = build_vgg19_features(presets.get(args.preset).loss.vgg_layers, weights="random")
+    with tempfile.TemporaryDirectory() as tmp:
+        cases, cfgs = _trainer_cases(args, precisions, strategy, extractor, tmp)
+        step_cases = {k: v for k, v in cases.items() if k[1] == "step"}
+        r1_cases = {k: v for k, v in cases.items() if k[1] == "r1"}
+        times = interleaved_times(step_cases, args.steps, warmup=2)
+        times.update(interleaved_times(r1_cases, max(2, args.steps // 8), warmup=2))
     load_after = load_average()
 
     machine = cpu_info()
     results = []
     for p in precisions:
         cfg = cfgs[p]
-        b, r1_every = cfg.train.batch_size, cfg.loss.r1_interval
-        res = {"benchmark": "train_step", "preset": args.preset, "resolution": cfg.model.resolution,
-               "batch": b, "precision": p, "perceptual": args.perceptual, "steps": args.steps}
-        for kind, sfx in (("wall", ""), ("cpu", "_cpu")):
-            step = statistics.median(times[(p, "step")][kind])
-            r1 = statistics.median(times[(p, "r1")][kind])
-            per_step = step + r1 / r1_every
-            res.update({f"step_seconds{sfx}": round(step, 4), f"r1_seconds{sfx}": round(r1, 4),
-                        f"images_per_sec{sfx}": round(b / per_step, 2)})
-        res.update({"r1_interval": r1_every, **machine, "tensorflow": tf.__version__,
-                    "strategy": type(strategy).__name__, "load_before": load_before,
-                    "load_after": load_after, "date": time.strftime("%Y-%m-%d %H:%M")})
-        results.append(res)
+        results.append({
+            "benchmark": "train_step", "preset": args.preset, "resolution": cfg.model.resolution,
+            "batch": cfg.train.batch_size, "precision": p, "perceptual": args.perceptual,
+            "steps": args.steps, **_precision_result(cfg, times, p),
+            "r1_interval": cfg.loss.r1_interval, **machine, "tensorflow": tf.__version__,
+            "strategy": type(strategy).__name__, "load_before": load_before,
+            "load_after": load_after, "date": time.strftime("%Y-%m-%d %H:%M")})
     if len(results) == 2:
         for sfx in ("", "_cpu"):
             ratio = results[1][f"images_per_sec{sfx}"] / results[0][f"images_per_sec{sfx}"]

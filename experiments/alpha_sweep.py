@@ -17,7 +17,7 @@ from absl import flags
 
 from experiments import cli, options, reports
 from experiments.cli import UserError
-from experiments.variant_table import TableSpec, Variant, run_table
+from experiments.variant_table import TableSpec, Variant, run_table, sweep_main
 
 options.define_training_flags()
 options.define_eval_flags()
@@ -68,10 +68,7 @@ def _plot(path, rows, cfg):
     return reports.plot(path, draw)
 
 
-def main(argv):
-    del argv
-    return cli.run_experiment(lambda: run_experiment(
-        options.options_from_flags(), options.float_list(flags.FLAGS.alphas, "alphas")))
+main = sweep_main(run_experiment, "alphas", options.float_list)
 
 
 if __name__ == "__main__":

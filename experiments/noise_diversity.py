@@ -38,7 +38,7 @@ from experiments.evalset import EvalSet, restore, write_pngs
 from experiments.run_eval import prepare_evaluation
 from experiments.runs import RunKeeper, plan_variants
 from experiments.scoring import Scorer
-from experiments.variant_table import skip_variants
+from experiments.variant_table import skip_variants, sweep_main
 
 options.define_training_flags()
 options.define_eval_flags()
@@ -178,21 +178,14 @@ def _plot(path, rows, cfg):
         ax.set_xlabel("number of skip connections n")
         ax.set_ylabel("pixel std (0-255)")
         ax.set_title(f"C.2 noise diversity ({cfg.name}, {cfg.model.resolution} px)", fontsize=9)
-        ids = [(r["num_skips"], r["id_dist_gt"]) for r in rows if r.get("id_dist_gt") is not None]
-        if ids:
-            ax2 = ax.twinx()
-            ax2.plot([a for a, _ in ids], [b for _, b in ids], "^-", color="tab:red",
-                     label="identity distance to GT")
-            ax2.set_ylabel("identity distance to GT", color="tab:red")
+        reports.plot_right_axis(ax, rows, "num_skips", "id_dist_gt", "identity distance to GT",
+                                "identity distance to GT")
         ax.legend(fontsize=7, loc="upper right")
 
     return reports.plot(path, draw)
 
 
-def main(argv):
-    del argv
-    return cli.run_experiment(lambda: run_experiment(
-        options.options_from_flags(), options.int_list(flags.FLAGS.skips, "skips")))
+main = sweep_main(run_experiment, "skips", options.int_list)
 
 
 if __name__ == "__main__":

@@ -185,6 +185,20 @@ def save_labeled_grid(path, rows: Sequence[Sequence[np.ndarray]], col_labels: Se
     return path
 
 
+def plot_right_axis(ax, rows: Sequence[dict], x_key: str, y_key: str, label: str, ylabel: str,
+                    ylim: tuple | None = None) -> None:
+    """``y_key`` against ``x_key`` on a right-hand axis (red triangles), from the
+    rows that have a ``y_key`` value; nothing when none has."""
+    points = [(r[x_key], r[y_key]) for r in rows if r.get(y_key) is not None]
+    if not points:
+        return
+    ax2 = ax.twinx()
+    ax2.plot([x for x, _ in points], [y for _, y in points], "^-", color="tab:red", label=label)
+    ax2.set_ylabel(ylabel, color="tab:red")
+    if ylim is not None:
+        ax2.set_ylim(*ylim)
+
+
 def plot(path, draw: Callable) -> Path:
     """Runs ``draw(fig, ax)`` on a matplotlib Agg figure and saves it."""
     import matplotlib

@@ -22,7 +22,7 @@ from __future__ import annotations
 from absl import flags
 
 from experiments import cli, options, reports
-from experiments.variant_table import TableSpec, run_table, skip_variants
+from experiments.variant_table import TableSpec, run_table, skip_variants, sweep_main
 
 options.define_training_flags()
 options.define_eval_flags()
@@ -65,22 +65,14 @@ def _plot(path, rows, cfg):
         ax.set_ylabel("PSNR (dB)")
         ax.set_title(f"Table 6 ({cfg.name}, {cfg.model.resolution} px, {cfg.train.steps} steps)",
                      fontsize=9)
-        ip = [(r["num_skips"], r["iprecision"]) for r in rows if r.get("iprecision") is not None]
-        if ip:
-            ax2 = ax.twinx()
-            ax2.plot([a for a, _ in ip], [b for _, b in ip], "^-", color="tab:red",
-                     label="ours iPrecision")
-            ax2.set_ylabel("iPrecision", color="tab:red")
-            ax2.set_ylim(0, 1.05)
+        reports.plot_right_axis(ax, rows, "num_skips", "iprecision", "ours iPrecision", "iPrecision",
+                                ylim=(0, 1.05))
         ax.legend(fontsize=7, loc="lower right")
 
     return reports.plot(path, draw)
 
 
-def main(argv):
-    del argv
-    return cli.run_experiment(lambda: run_experiment(
-        options.options_from_flags(), options.int_list(flags.FLAGS.skips, "skips")))
+main = sweep_main(run_experiment, "skips", options.int_list)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import dataclasses
 from pathlib import Path
 from typing import Callable, Sequence
 
-from experiments import reports
+from experiments import cli, options, reports
 from experiments.options import ExpOptions, base_config
 from experiments.run_eval import evaluate_run, prepare_evaluation, summarize
 from experiments.runs import RunKeeper, plan_variants, skip_variant_name
@@ -45,6 +45,20 @@ class Variant:
     updates: dict
     fields: dict = dataclasses.field(default_factory=dict)
     skipped: str | None = None
+
+
+def sweep_main(run_experiment: Callable, flag: str, parse: Callable) -> Callable:
+    """The absl ``main`` of a sweep driver: ``run_experiment(options, values)`` with
+    ``values = parse(FLAGS.<flag>, flag)`` (e.g. :func:`~experiments.options.int_list`),
+    under the :func:`experiments.cli.run_experiment` conventions."""
+    from absl import flags
+
+    def main(argv):
+        del argv
+        return cli.run_experiment(lambda: run_experiment(
+            options.options_from_flags(), parse(getattr(flags.FLAGS, flag), flag)))
+
+    return main
 
 
 def skip_variants(skips, resolution: int) -> list:

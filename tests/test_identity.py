@@ -8,8 +8,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from faceres_tf.metrics.identity import (FFHQ_FACE_BOX, DlibEmbedder, dlib_model_dir,
-                                         get_embedder)
+from faceres_tf.metrics.identity import FFHQ_FACE_BOX, DlibEmbedder, dlib_model_dir, get_embedder
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PHOTOS = DATA / "deepface_test_photos"

@@ -4,8 +4,13 @@ import numpy as np
 import pytest
 from scipy import linalg
 
-from faceres_tf.metrics.fid import (feature_statistics, fid_from_features, frechet_distance,
-                                    load_statistics, save_statistics)
+from faceres_tf.metrics.fid import (
+    feature_statistics,
+    fid_from_features,
+    frechet_distance,
+    load_statistics,
+    save_statistics,
+)
 
 
 def reference_fid(f1, f2):

@@ -7,8 +7,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from faceres_tf.metrics.convert_lpips_weights import (TORCHVISION_VGG16_CONV_INDICES,
-                                                      convert_state_dicts)
+from faceres_tf.metrics.convert_lpips_weights import TORCHVISION_VGG16_CONV_INDICES, convert_state_dicts
 from faceres_tf.metrics.lpips import LPIPS, LPIPS_CHANNELS, VGG16_BLOCKS
 
 

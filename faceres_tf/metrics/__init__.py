@@ -6,10 +6,14 @@ Heavy modules (TensorFlow / Keras / dlib) are imported lazily.
 """
 
 from faceres_tf.metrics.algorithm1 import algorithm1
-from faceres_tf.metrics.fid import (feature_statistics, fid_from_features, frechet_distance,
-                                    load_statistics, save_statistics)
-from faceres_tf.metrics.precision_recall import (identity_precision_recall,
-                                                 identity_precision_recall_curve, knn_radii)
+from faceres_tf.metrics.fid import (
+    feature_statistics,
+    fid_from_features,
+    frechet_distance,
+    load_statistics,
+    save_statistics,
+)
+from faceres_tf.metrics.precision_recall import identity_precision_recall, identity_precision_recall_curve, knn_radii
 from faceres_tf.metrics.psnr_ssim import psnr, psnr_tf, ssim
 
 __all__ = [

@@ -134,8 +134,8 @@ class DlibEmbedder(IdentityEmbedder):
         if not self.aligned:
             return None
         self.fallbacks += 1
-        l, t, r, b = FFHQ_FACE_BOX
-        return self._rect(int(l * w), int(t * h), int(r * w), int(b * h))
+        left, top, right, bottom = FFHQ_FACE_BOX
+        return self._rect(int(left * w), int(top * h), int(right * w), int(bottom * h))
 
     def embed(self, images, progress: bool = False) -> np.ndarray:
         out = np.full((len(images), self.dim), np.nan)
@@ -143,7 +143,7 @@ class DlibEmbedder(IdentityEmbedder):
             img = _as_rgb_uint8(images[i], i)
             box = self.face_box(img)
             if box is None:
-                warnings.warn(f"dlib: no face found in image {i}; its embedding is NaN.")
+                warnings.warn(f"dlib: no face found in image {i}; its embedding is NaN.", stacklevel=2)
                 continue
             shape = self._shape(img, box)
             out[i] = np.asarray(self._net.compute_face_descriptor(img, shape), dtype=np.float64)
@@ -157,8 +157,7 @@ class FaceNetEmbedder(IdentityEmbedder):
     dim = 512
 
     def __init__(self, weights_path=None, batch_size: int = 16, model=None):
-        from faceres_tf.metrics.facenet_model import (build_facenet, check_facenet_weights,
-                                                      load_facenet_weights)
+        from faceres_tf.metrics.facenet_model import build_facenet, check_facenet_weights, load_facenet_weights
 
         if model is None:
             check_facenet_weights(weights_path)  # fail fast, before building the network

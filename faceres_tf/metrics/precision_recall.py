@@ -50,10 +50,6 @@ def _as_features(x, name: str) -> np.ndarray:
     return x.astype(np.float64, copy=False)
 
 
-def _default_rtol(dtype) -> float:
-    return 1e-5 if np.dtype(dtype) == np.float32 else 1e-12
-
-
 def _smallest_k(tile: np.ndarray, k: int) -> np.ndarray:
     """The k smallest values of each row (unsorted); overwrites ``tile``.
 
@@ -73,17 +69,17 @@ def _smallest_k(tile: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _augment(x: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Augmented factors so that ``lhs[i] . rhs_t[:, j] = |x_i - y_j|^2``.
+def _augment(x: np.ndarray, x_last: np.ndarray, y: np.ndarray, y_last: np.ndarray,
+             dtype) -> tuple[np.ndarray, np.ndarray]:
+    """``lhs = [-2x, 1, x_last]``, ``rhs_t = [y, y_last, 1]^T``: ``lhs[i] . rhs_t[:, j] =
+    x_last_i + y_last_j - 2 x_i.y_j``, i.e. ``|x_i - y_j|^2`` for the squared norms."""
+    lhs = np.concatenate([-2.0 * x, np.ones((x.shape[0], 1)), x_last[:, None]], axis=1).astype(dtype)
+    rhs = np.concatenate([y, y_last[:, None], np.ones((y.shape[0], 1))], axis=1)
+    return lhs, np.ascontiguousarray(rhs.T.astype(dtype))
 
-    ``lhs = [-2x, 1, |x|^2]`` and ``rhs = [y, |y|^2, 1]`` (here ``y = x``):
-    one matmul yields squared distances, symmetric in i and j.
-    """
-    sq = np.einsum("ij,ij->i", x, x)
-    ones = np.ones((x.shape[0], 1))
-    lhs = np.concatenate([-2.0 * x, ones, sq[:, None]], axis=1).astype(dtype)
-    rhs_t = np.ascontiguousarray(np.concatenate([x, sq[:, None], ones], axis=1).T.astype(dtype))
-    return lhs, rhs_t, sq
+
+def _sq_norms(x: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", x, x)
 
 
 def _merge_smallest(best: np.ndarray, rows: np.ndarray | slice, tile: np.ndarray, k: int):
@@ -103,8 +99,7 @@ def _merge_smallest(best: np.ndarray, rows: np.ndarray | slice, tile: np.ndarray
     best[rows] = cur
 
 
-def _knn_sq_dists_rowwise(x: np.ndarray, rows: np.ndarray | None, max_k: int, chunk: int,
-                          dtype) -> np.ndarray:
+def _knn_sq_dists_rowwise(x: np.ndarray, rows: np.ndarray | None, max_k: int, chunk: int, dtype) -> np.ndarray:
     """k smallest squared distances (self excluded) by full row scans, ``(len(rows), k)``.
 
     ``rows=None`` means all rows. Per tile: one row-min pass, then k argmin
@@ -113,7 +108,8 @@ def _knn_sq_dists_rowwise(x: np.ndarray, rows: np.ndarray | None, max_k: int, ch
     n = x.shape[0]
     rows = np.arange(n) if rows is None else np.asarray(rows)
     contiguous = len(rows) == n
-    lhs, rhs_t, _ = _augment(x, dtype)
+    sq = _sq_norms(x)
+    lhs, rhs_t = _augment(x, sq, x, sq, dtype)
     best = np.full((len(rows), max_k), np.inf, dtype=dtype)
     for s0 in range(0, len(rows), chunk):
         sel = rows[s0:s0 + chunk]
@@ -167,8 +163,23 @@ def _knn_sq_dists(x: np.ndarray, max_k: int, chunk: int = DEFAULT_CHUNK,
     """Squared distances to the 1st..max_k-th nearest other point, ``(N, max_k)``.
 
     ``x`` is float64 (already centred). The point itself is excluded by index.
-    Below ``SYMMETRIC_MIN_DIM`` features, full row scans
-    (:func:`_knn_sq_dists_rowwise`); otherwise:
+    Below ``SYMMETRIC_MIN_DIM`` features the matmul is cheap and extracting
+    hits would cost more than the half of the matmuls it saves: full row scans
+    (:func:`_knn_sq_dists_rowwise`); otherwise :func:`_knn_sq_dists_symmetric`.
+    """
+    n = x.shape[0]
+    if n <= max_k:
+        raise ValueError(
+            f"k={max_k} needs more than k points to define neighbourhoods; the set has {n}.")
+    if x.shape[1] < SYMMETRIC_MIN_DIM:
+        best = _knn_sq_dists_rowwise(x, None, max_k, chunk, dtype)
+    else:
+        best = _knn_sq_dists_symmetric(x, max_k, chunk, dtype, seed)
+    return np.maximum(best.astype(np.float64), 0.0)
+
+
+def _knn_sq_dists_symmetric(x: np.ndarray, max_k: int, chunk: int, dtype, seed: int) -> np.ndarray:
+    """:func:`_knn_sq_dists` from the tiles on and above the block diagonal.
 
     1. Upper bounds: ``u_i`` = k-th smallest distance from i to a random
        sample of m other points (m ~ N/12, 512..4096), plus a rounding slack.
@@ -182,26 +193,16 @@ def _knn_sq_dists(x: np.ndarray, max_k: int, chunk: int = DEFAULT_CHUNK,
        small) are redone by exact full row scans.
     """
     n = x.shape[0]
-    if n <= max_k:
-        raise ValueError(
-            f"k={max_k} needs more than k points to define neighbourhoods; the set has {n}.")
-    if x.shape[1] < SYMMETRIC_MIN_DIM:
-        # low d: the matmul is cheap and the hit extraction would cost more
-        # than the half of the matmuls it saves; scan full rows instead
-        return np.maximum(_knn_sq_dists_rowwise(x, None, max_k, chunk, dtype).astype(np.float64),
-                          0.0)
-    lhs, rhs_t, sq = _augment(x, dtype)
+    sq = _sq_norms(x)
+    lhs, rhs_t = _augment(x, sq, x, sq, dtype)
     bound = _sample_bounds(lhs, rhs_t, sq, max_k, chunk, dtype, seed)  # 1.
-    # 2./3. symmetric pass collecting hits
     best = np.full((n, max_k), np.inf, dtype=dtype)
     starts = list(range(0, n, chunk))
-    hit_p: dict[int, list] = {i0: [] for i0 in starts}
-    hit_v: dict[int, list] = {i0: [] for i0 in starts}
-    for i0 in starts:
+    hit_p: dict[int, list] = {i0: [] for i0 in starts}  # block start -> point indices
+    hit_v: dict[int, list] = {i0: [] for i0 in starts}  # block start -> their distances
+    for i0 in starts:  # 2.
         i1 = min(n, i0 + chunk)
-        for j0 in starts:
-            if j0 < i0:
-                continue
+        for j0 in starts[starts.index(i0):]:
             j1 = min(n, j0 + chunk)
             tile = lhs[i0:i1] @ rhs_t[:, j0:j1]  # (rows, cols) squared distances
             width = j1 - j0
@@ -216,11 +217,11 @@ def _knn_sq_dists(x: np.ndarray, max_k: int, chunk: int = DEFAULT_CHUNK,
                 f = np.flatnonzero(tile <= bound[None, j0:j1])
                 hit_p[j0].append(f % width + j0)
                 hit_v[j0].append(flat[f])
-        _merge_hits(best[i0:i1], i0, hit_p.pop(i0), hit_v.pop(i0), max_k)
+        _merge_hits(best[i0:i1], i0, hit_p.pop(i0), hit_v.pop(i0), max_k)  # 3.
     short = np.flatnonzero(~np.isfinite(best[:, -1]))
     if short.size:
         best[short] = _knn_sq_dists_rowwise(x, short, max_k, chunk, dtype)
-    return np.maximum(best.astype(np.float64), 0.0)
+    return best
 
 
 def knn_radii(features, k: int = 3, chunk: int = DEFAULT_CHUNK, dtype=np.float32) -> np.ndarray:
@@ -255,18 +256,14 @@ def _cross_in(g: np.ndarray, r: np.ndarray, rho2_r: np.ndarray, rho2_g: np.ndarr
     and r_j is in iff ``min_i t_ij <= rtol|r_j|^2 - b_j``: one matmul and two
     min-reductions per tile, no elementwise pass.
     """
-    g_sq = np.einsum("ij,ij->i", g, g)
-    r_sq = np.einsum("ij,ij->i", r, r)
+    g_sq, r_sq = _sq_norms(g), _sq_norms(r)
     levels = rho2_r.shape[1]
     g_in = np.zeros((g.shape[0], levels), dtype=bool)
     r_in = np.zeros((r.shape[0], levels), dtype=bool)
-    ones_g, ones_r = np.ones((g.shape[0], 1)), np.ones((r.shape[0], 1))
     for lev in range(levels):
         a = rho2_g[:, lev] + rtol * g_sq
         b = rho2_r[:, lev] + rtol * r_sq
-        lhs = np.concatenate([-2.0 * g, ones_g, (g_sq - a)[:, None]], axis=1).astype(dtype)
-        rhs_t = np.ascontiguousarray(
-            np.concatenate([r, (r_sq - b)[:, None], ones_r], axis=1).T.astype(dtype))
+        lhs, rhs_t = _augment(g, g_sq - a, r, r_sq - b, dtype)
         lim_g = (rtol * g_sq - a).astype(dtype)
         lim_r = (rtol * r_sq - b).astype(dtype)
         gl, rl = g_in[:, lev], r_in[:, lev]
@@ -308,16 +305,14 @@ def _identity_in(q, ref, ref_rho2, pairs_q, pairs_r, rtol, block=1 << 16) -> np.
     for s in range(0, len(pairs_q), block):
         pq, pr = pairs_q[s:s + block], pairs_r[s:s + block]
         diff = q[pq] - ref[pr]
-        d2 = np.einsum("ij,ij->i", diff, diff)
-        tol = rtol * (np.einsum("ij,ij->i", q[pq], q[pq]) + np.einsum("ij,ij->i", ref[pr], ref[pr]))
-        inside = d2[:, None] <= ref_rho2[pr] + tol[:, None]
+        tol = rtol * (_sq_norms(q[pq]) + _sq_norms(ref[pr]))
+        inside = _sq_norms(diff)[:, None] <= ref_rho2[pr] + tol[:, None]
         np.logical_or.at(found, pq, inside)
     return found
 
 
-def _precision_recall_levels(real_features, restored_features, ks: Sequence[int],
-                             real_ids=None, restored_ids=None, chunk: int = DEFAULT_CHUNK,
-                             dtype=np.float32,
+def _precision_recall_levels(real_features, restored_features, ks: Sequence[int], real_ids=None,
+                             restored_ids=None, chunk: int = DEFAULT_CHUNK, dtype=np.float32,
                              rtol: float | None = None) -> dict[str, np.ndarray]:
     real = _as_features(real_features, "real_features")
     fake = _as_features(restored_features, "restored_features")
@@ -341,7 +336,7 @@ def _precision_recall_levels(real_features, restored_features, ks: Sequence[int]
                 f"id labels must have one entry per feature row: real_ids {len(real_ids)} vs "
                 f"{real.shape[0]}, restored_ids {len(restored_ids)} vs {fake.shape[0]}.")
         pg, pr = _identity_pairs(restored_ids, real_ids)
-    rtol = _default_rtol(dtype) if rtol is None else float(rtol)
+    rtol = (1e-5 if np.dtype(dtype) == np.float32 else 1e-12) if rtol is None else float(rtol)
     center = (real.sum(axis=0) + fake.sum(axis=0)) / (len(real) + len(fake))
     real, fake = real - center, fake - center
     max_k = max(ks)
@@ -392,8 +387,7 @@ def identity_precision_recall(real_features, restored_features, k: int = 3,
 def identity_precision_recall_curve(real_features, restored_features, max_k: int = 10,
                                     real_ids: Sequence[Hashable] | None = None,
                                     restored_ids: Sequence[Hashable] | None = None,
-                                    chunk: int = DEFAULT_CHUNK,
-                                    dtype=np.float32,
+                                    chunk: int = DEFAULT_CHUNK, dtype=np.float32,
                                     rtol: float | None = None) -> dict[str, np.ndarray]:
     """Like :func:`identity_precision_recall` for every k in 1..max_k at once.
 
