@@ -147,11 +147,11 @@ def test_noise_inputs_form_matches_seeded_form():
 
 def test_paper_512_matches_tables_4_and_5(paper_generator):
     G = paper_generator
-    enc = {l.name: tuple(l.output.shape[1:]) for l in G.encoder.layers}
+    enc = {layer.name: tuple(layer.output.shape[1:]) for layer in G.encoder.layers}
     for r, c in TABLE4:
         assert enc[f"resblock_{r}x{r}"] == (r, r, c)
     assert enc["attention_pooling"] == (512,)
-    dec = {l.name: tuple(l.output.shape[1:]) for l in G.decoder.layers}
+    dec = {layer.name: tuple(layer.output.shape[1:]) for layer in G.decoder.layers}
     assert dec["last_feature"] == (4, 4, 512)
     for r, c in TABLE5:
         assert dec[f"styleblock_{r}x{r}"] == (r, r, c)
@@ -209,7 +209,10 @@ def test_seeded_noise_behaviour():
     cfg = override(presets.get("test"), {"model.num_skips": 0})
     G = faceres_tf.build_generator(cfg)
     x = _gen_inputs(2)
-    run = lambda seeds: G({"image": x, "noise_seed": np.array(seeds, np.int32)}).numpy()
+
+    def run(seeds):
+        return G({"image": x, "noise_seed": np.array(seeds, np.int32)}).numpy()
+
     a, b = run([1, 1]), run([1, 1])
     np.testing.assert_array_equal(a, b)  # same seed -> bit-identical
     c = run([2, 2])

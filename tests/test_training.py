@@ -30,6 +30,26 @@ def _run(cmd, timeout=240, env=None):
     return proc
 
 
+def _start(workdir, steps, *extra):
+    """Starts the training driver in the background (output in ``proc.stdout``)."""
+    return subprocess.Popen(_train_cmd(workdir, steps, *extra), cwd=REPO, env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_until(proc, ready, poll_s, timeout=240):
+    """Polls ``ready()`` until it is true; fails the test if ``proc`` exits first."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and not ready():
+        if proc.poll() is not None:
+            pytest.fail("training exited early:\n" + proc.stdout.read()[-3000:])
+        time.sleep(poll_s)
+
+
+def _metrics(run):
+    """The records of ``run/metrics.jsonl``."""
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
 def _ckpt_vars(prefix, contains):
     """Checkpoint tensors whose name contains ``contains``. (G's and D's own
     variables are stored under the optimizers' ``_trainable_variables`` paths:
@@ -45,7 +65,7 @@ def test_two_replica_mirrored_run(tmp_path):
     assert "replicas=2" in proc.stdout
     run = tmp_path / "run"
     assert tf.train.latest_checkpoint(str(run / "checkpoints")).endswith("ckpt-2")
-    metrics = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    metrics = _metrics(run)
     losses = [m for m in metrics if "g_loss" in m]
     assert [m["step"] for m in losses] == [1, 2]
     assert all(np.isfinite(m["g_loss"]) and np.isfinite(m["d_loss"]) for m in losses)
@@ -97,14 +117,9 @@ def test_multi_worker_two_processes_identical_weights(tmp_path):
 
 def test_resume_after_sigkill_continues_with_optimizer_state(tmp_path):
     workdir = tmp_path / "resume"
-    proc = subprocess.Popen(_train_cmd(workdir, 500, "--set=train.ckpt_every=2"), cwd=REPO,
-                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = _start(workdir, 500, "--set=train.ckpt_every=2")
     ckdir = workdir / "checkpoints"
-    deadline = time.time() + 240
-    while time.time() < deadline and not tf.train.latest_checkpoint(str(ckdir)):
-        if proc.poll() is not None:
-            pytest.fail("training exited early:\n" + proc.stdout.read()[-3000:])
-        time.sleep(0.5)
+    _wait_until(proc, lambda: tf.train.latest_checkpoint(str(ckdir)), poll_s=0.5)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     killed_at = tf.train.latest_checkpoint(str(ckdir))
@@ -137,20 +152,16 @@ def test_resume_after_sigkill_continues_with_optimizer_state(tmp_path):
     log2 = proc2.stdout + proc2.stderr
     assert "Resumed from" in log2 and f"(step {saved_step})" in log2
     assert tf.train.latest_checkpoint(str(ckdir)).endswith(f"ckpt-{target}")
-    steps_logged = [json.loads(l).get("step") for l in (workdir / "metrics.jsonl").read_text().splitlines()]
+    steps_logged = [m.get("step") for m in _metrics(workdir)]
     assert max(steps_logged) == target
 
 
 def test_sigterm_writes_checkpoint_and_exits(tmp_path):
     workdir = tmp_path / "term"
-    proc = subprocess.Popen(_train_cmd(workdir, 10_000, "--set=train.ckpt_every=100000"), cwd=REPO,
-                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = _start(workdir, 10_000, "--set=train.ckpt_every=100000")
     metrics = workdir / "metrics.jsonl"
-    deadline = time.time() + 240
-    while time.time() < deadline and not (metrics.is_file() and metrics.read_text().count("g_loss") >= 2):
-        if proc.poll() is not None:
-            pytest.fail("training exited early:\n" + proc.stdout.read()[-3000:])
-        time.sleep(0.3)
+    _wait_until(proc, lambda: metrics.is_file() and metrics.read_text().count("g_loss") >= 2,
+                poll_s=0.3)
     proc.send_signal(signal.SIGTERM)
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode == 130, out[-3000:]

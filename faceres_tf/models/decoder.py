@@ -11,13 +11,14 @@ import keras
 
 from faceres_tf.config import ModelConfig
 from faceres_tf.layers import StyleBlock, ToRGB
+from faceres_tf.models.base import ConfiguredModel, as_model_config
 from faceres_tf.models.channels import (
     decoder_channels,
     decoder_resolutions,
     encoder_channels,
     skip_resolutions,
 )
-from faceres_tf.models.encoder import _as_model_config, _config_dict, feature_name
+from faceres_tf.models.encoder import feature_name
 
 
 def noise_name(noise_id: int) -> str:
@@ -35,7 +36,7 @@ def noise_input_shapes(cfg: ModelConfig) -> dict:
 
 
 @keras.saving.register_keras_serializable(package="faceres_tf")
-class Decoder(keras.Model):
+class Decoder(ConfiguredModel):
     """Functional StyleGAN2-style decoder with encoder skips and noise.
 
     Args:
@@ -55,8 +56,10 @@ class Decoder(keras.Model):
         (B, R, R, 3) image in roughly [-1, 1].
     """
 
+    CONFIG_ATTRS = ("noise_inputs",)
+
     def __init__(self, model_config, noise_inputs=False, **kwargs):
-        cfg = _as_model_config(model_config)
+        cfg = as_model_config(model_config)
         c4 = encoder_channels(4, cfg)
         last = keras.Input((4, 4, c4), name="last_feature")
         modulation = keras.Input((c4,), name="modulation")
@@ -91,15 +94,5 @@ class Decoder(keras.Model):
         inputs = {"last_feature": last, "modulation": modulation}
         inputs.update(noise if noise_inputs else {"noise_seed": seed})
         inputs.update({feature_name(r): t for r, t in skips.items()})
-        kwargs.setdefault("name", "decoder")
-        super().__init__(inputs=inputs, outputs=rgb, **kwargs)
-        self.model_config = cfg
+        self._init_graph(cfg, inputs, rgb, "decoder", kwargs)
         self.noise_inputs = bool(noise_inputs)
-
-    def get_config(self):
-        return {"model_config": _config_dict(self.model_config), "noise_inputs": self.noise_inputs,
-                "name": self.name}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

@@ -11,26 +11,19 @@ import keras
 
 from faceres_tf.config import Config
 from faceres_tf.layers import EqualizedConv2D, EqualizedDense, MinibatchStd, lrelu_gain
+from faceres_tf.models.base import ConfiguredModel, as_model_config
 from faceres_tf.models.channels import encoder_channels
-from faceres_tf.models.encoder import _as_model_config, _config_dict, resblock_stack
+from faceres_tf.models.encoder import resblock_stack
 
 
 @keras.saving.register_keras_serializable(package="faceres_tf")
-class Discriminator(keras.Model):
-    """Functional discriminator.
-
-    Args:
-        model_config: a :class:`ModelConfig` or its dict.
-
-    Inputs:
-        image: float32 (B, R, R, 3) in [-1, 1].
-
-    Output:
-        (B, 1) real/fake logit.
-    """
+class Discriminator(ConfiguredModel):
+    """Functional discriminator of a ``model_config`` (a :class:`ModelConfig`
+    or its dict): ``image`` float32 (B, R, R, 3) in [-1, 1] -> (B, 1) real/fake
+    logit."""
 
     def __init__(self, model_config, **kwargs):
-        cfg = _as_model_config(model_config)
+        cfg = as_model_config(model_config)
         image = keras.Input((cfg.resolution, cfg.resolution, 3), name="image")
         x = resblock_stack(image, cfg, "resblock")[4]
         c4 = encoder_channels(4, cfg)
@@ -42,16 +35,7 @@ class Discriminator(keras.Model):
         x = EqualizedDense(c4, name="head_dense")(x)
         x = keras.layers.Lambda(lambda t: lrelu_gain(t, slope), name="head_dense_act")(x)
         logit = EqualizedDense(1, name="logit")(x)
-        kwargs.setdefault("name", "discriminator")
-        super().__init__(inputs=image, outputs=logit, **kwargs)
-        self.model_config = cfg
-
-    def get_config(self):
-        return {"model_config": _config_dict(self.model_config), "name": self.name}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        self._init_graph(cfg, image, logit, "discriminator", kwargs)
 
 
 def build_discriminator(config) -> Discriminator:

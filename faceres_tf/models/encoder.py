@@ -10,6 +10,7 @@ import keras
 
 from faceres_tf.config import ModelConfig
 from faceres_tf.layers import AttentionPooling, ResBlock
+from faceres_tf.models.base import ConfiguredModel, as_model_config
 from faceres_tf.models.channels import encoder_channels, encoder_resolutions
 
 
@@ -27,7 +28,7 @@ def resblock_stack(x, cfg: ModelConfig, prefix: str):
 
 
 @keras.saving.register_keras_serializable(package="faceres_tf")
-class Encoder(keras.Model):
+class Encoder(ConfiguredModel):
     """Functional encoder.
 
     Args:
@@ -42,34 +43,10 @@ class Encoder(keras.Model):
     """
 
     def __init__(self, model_config, **kwargs):
-        cfg = _as_model_config(model_config)
+        cfg = as_model_config(model_config)
         image = keras.Input((cfg.resolution, cfg.resolution, 3), name="image")
         feats = resblock_stack(image, cfg, "resblock")
         pooled = AttentionPooling(name="attention_pooling")(feats[4])
         outputs = {feature_name(r): f for r, f in feats.items()}
         outputs["pooled"] = pooled
-        kwargs.setdefault("name", "encoder")
-        super().__init__(inputs=image, outputs=outputs, **kwargs)
-        self.model_config = cfg
-
-    def get_config(self):
-        return {"model_config": _config_dict(self.model_config), "name": self.name}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-
-def _as_model_config(c) -> ModelConfig:
-    from faceres_tf.config import validate_model
-
-    if not isinstance(c, ModelConfig):
-        c = ModelConfig(**c)
-    validate_model(c)
-    return c
-
-
-def _config_dict(c: ModelConfig) -> dict:
-    import dataclasses
-
-    return dataclasses.asdict(c)
+        self._init_graph(cfg, image, outputs, "encoder", kwargs)

@@ -9,14 +9,15 @@ from keras import ops
 
 from faceres_tf.config import Config
 from faceres_tf.layers import FeatureQuantizer
+from faceres_tf.models.base import ConfiguredModel, as_model_config
 from faceres_tf.models.channels import skip_resolutions
 from faceres_tf.models.decoder import Decoder, noise_input_shapes
-from faceres_tf.models.encoder import Encoder, _as_model_config, _config_dict, feature_name
+from faceres_tf.models.encoder import Encoder, feature_name
 from faceres_tf.models.precision import precision_scope
 
 
 @keras.saving.register_keras_serializable(package="faceres_tf")
-class Generator(keras.Model):
+class Generator(ConfiguredModel):
     """RDFR restorer as one functional graph.
 
     Args:
@@ -36,8 +37,10 @@ class Generator(keras.Model):
         float32 also when built under a ``mixed_bfloat16`` policy.
     """
 
+    CONFIG_ATTRS = ("noise_inputs",)
+
     def __init__(self, model_config, noise_inputs=False, **kwargs):
-        cfg = _as_model_config(model_config)
+        cfg = as_model_config(model_config)
         image = keras.Input((cfg.resolution, cfg.resolution, 3), name="image")
         if noise_inputs:
             noise = {k: keras.Input(s, name=k) for k, s in noise_input_shapes(cfg).items()}
@@ -58,20 +61,10 @@ class Generator(keras.Model):
         restored = decoder(dec_in)
         if restored.dtype != "float32":  # mixed precision: float32 to the user
             restored = ops.cast(restored, "float32")
-        kwargs.setdefault("name", "generator")
-        super().__init__(inputs={"image": image, **noise}, outputs=restored, **kwargs)
-        self.model_config = cfg
+        self._init_graph(cfg, {"image": image, **noise}, restored, "generator", kwargs)
         self.noise_inputs = bool(noise_inputs)
         self.encoder = encoder
         self.decoder = decoder
-
-    def get_config(self):
-        return {"model_config": _config_dict(self.model_config), "noise_inputs": self.noise_inputs,
-                "name": self.name}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 def build_generator(config, precision: str | None = None, noise_inputs: bool = False) -> Generator:

@@ -30,13 +30,18 @@ def policy_name(precision: str) -> str:
 
 
 @contextlib.contextmanager
-def precision_scope(precision: str):
-    """Builds models created inside under ``precision``'s policy; restores the
-    previous global policy on exit (also on errors)."""
-    policy = policy_name(precision)
+def policy_scope(policy: str):
+    """Builds models created inside under the Keras dtype policy ``policy``
+    (e.g. "mixed_float16"); restores the previous global policy on exit (also
+    on errors)."""
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(policy)
     try:
         yield
     finally:
         keras.mixed_precision.set_global_policy(previous)
+
+
+def precision_scope(precision: str):
+    """:func:`policy_scope` of ``precision``'s policy ("fp32" or "bf16")."""
+    return policy_scope(policy_name(precision))

@@ -1,7 +1,8 @@
 """Training RDFR under tf.distribute: strategy, trainer, EMA, run directories."""
 
 from faceres_tf.training.checkpoint import load_generator
+from faceres_tf.training.resume import train
 from faceres_tf.training.strategy import make_strategy
-from faceres_tf.training.trainer import Trainer, TrainResult, train
+from faceres_tf.training.trainer import Trainer, TrainResult
 
 __all__ = ["Trainer", "TrainResult", "load_generator", "make_strategy", "train"]

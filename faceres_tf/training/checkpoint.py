@@ -14,7 +14,7 @@ of one"):
 2. the newest *complete* checkpoint whose every tensor reads back (each tensor
    is checked against its stored CRC32C) is used (:func:`find_restorable`);
    newer ones that are incomplete or unreadable are skipped with the reason,
-   and moved to ``checkpoints/unusable/`` by the trainer;
+   and moved to ``checkpoints/unusable/`` (:func:`tidy_after_restore`);
 3. if checkpoint files exist but none can be read, training refuses to start
    (:class:`RunDirError` naming the folder) instead of starting from step 0;
 4. the index file is rewritten to match (:func:`write_index`), and
@@ -37,7 +37,12 @@ import tensorflow as tf
 from faceres_tf.config import Config, validate
 from faceres_tf.errors import NotFoundError, RunDirError
 from faceres_tf.models import build_generator
-from faceres_tf.training.run_dir import load_config
+from faceres_tf.training.run_dir import (
+    SUPERSEDED_METRICS,
+    load_config,
+    remove_run_temporaries,
+    supersede_metrics_after,
+)
 
 logger = logging.getLogger("faceres_tf.train")
 
@@ -246,6 +251,35 @@ def remove_stale_temporaries(ckpt_dir: os.PathLike) -> list:
                 p.unlink()
             removed.append(p.name)
     return removed
+
+
+def tidy_after_restore(run_dir: Path, plan: RestorePlan, step: int) -> bool:
+    """On the chief, after the trainer restored ``plan.chosen`` at ``step``:
+    moves unusable checkpoints to ``checkpoints/unusable/``, removes
+    temporaries of a killed save, rewrites a wrong index file and moves metrics
+    records past ``step`` to ``metrics_superseded.jsonl``. Returns True when
+    the index was rewritten (the CheckpointManager must then be made again)."""
+    ckpt_dir = run_dir / "checkpoints"
+    for ck, _ in plan.skipped:
+        dest = set_aside(ckpt_dir, ck)
+        logger.warning("Moved the unusable %s to %s", ck.name, dest)
+    removed = remove_stale_temporaries(ckpt_dir) + remove_run_temporaries(run_dir)
+    if removed:
+        logger.info("Removed temporaries of an interrupted write: %s", ", ".join(removed))
+    rewritten = False
+    if plan.chosen is not None:
+        name, problem = read_index(ckpt_dir)
+        if problem or name != plan.chosen.name:
+            logger.warning("Checkpoint index %s was %s; rewritten to name %s.",
+                           ckpt_dir / INDEX_FILE, problem or f"pointing at {name}",
+                           plan.chosen.name)
+            write_index(ckpt_dir, plan.chosen, plan.older)
+            rewritten = True
+    moved = supersede_metrics_after(run_dir, step)
+    if moved:
+        logger.warning("%d metrics record(s) of steps after %d (lost with the interrupted "
+                       "session) moved to %s.", moved, step, SUPERSEDED_METRICS)
+    return rewritten
 
 
 def load_generator(run_dir: os.PathLike, use_ema: bool = True, checkpoint: str | None = None):

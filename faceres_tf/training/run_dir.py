@@ -311,4 +311,4 @@ class MetricsWriter:
     def read(self) -> list:
         if not self.path.is_file():
             return []
-        return [json.loads(l) for l in self.path.read_text().splitlines() if l.strip()]
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]

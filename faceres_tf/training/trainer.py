@@ -9,31 +9,30 @@ divided by the *global* batch (``tf.nn.compute_average_loss``), so the
 gradients summed over replicas equal the single-device gradients.
 
 The loop: per-replica step -> strategy.run -> EMA update (cross-replica) ->
-log / checkpoint / evaluate / sample on the chief. SIGINT and SIGTERM stop the
-loop after the current step and write a checkpoint; restarting with the same
-workdir resumes from the newest usable checkpoint (step, G, G_ema, D, both
-optimizers, data seed) and trains up to ``train.steps``. What resume guarantees
-(locking, checkpoint fallback, config changes, superseded records) is described
-in :func:`train` and the README section "What happens when things go wrong".
+log / checkpoint / evaluate / sample on the chief (what is logged and how a
+signal stops the loop: :mod:`faceres_tf.training.monitor`). SIGINT and SIGTERM
+stop the loop after the current step and write a checkpoint; restarting with
+the same workdir resumes from the newest usable checkpoint (step, G, G_ema, D,
+both optimizers, data seed) and trains up to ``train.steps``. What resume
+guarantees (locking, checkpoint fallback, config changes, superseded records)
+is described in :func:`faceres_tf.training.resume.train` and the README
+section "What happens when things go wrong".
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
-import math
-import signal
-import time
 from pathlib import Path
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from faceres_tf import data as fdata
 from faceres_tf.augment import adv_augment
-from faceres_tf.config import Config, validate
-from faceres_tf.errors import RunDirError, UserError
+from faceres_tf.config import Config
+from faceres_tf.errors import RunDirError
 from faceres_tf.losses import (
     discriminator_logistic_loss,
     generator_nonsaturating_loss,
@@ -42,11 +41,13 @@ from faceres_tf.losses import (
     reconstruction_loss,
 )
 from faceres_tf.models import build_discriminator, build_generator
+from faceres_tf.models.precision import policy_name, policy_scope
+from faceres_tf.seeds import derive_seed
 from faceres_tf.training import checkpoint as ckpt_lib
 from faceres_tf.training import ema as ema_lib
-from faceres_tf.training import run_dir as rd
-from faceres_tf.training.evaluation import evaluate_restoration, save_grid
-from faceres_tf.training.run_lock import RunLock
+from faceres_tf.training.evaluation import evaluate_restoration
+from faceres_tf.training.monitor import TrainingMonitor, stop_on_signal
+from faceres_tf.training.optimizers import build_optimizers
 from faceres_tf.training.strategy import is_chief
 
 logger = logging.getLogger("faceres_tf.train")
@@ -74,21 +75,6 @@ def _build_perceptual(cfg: Config):
     return extractor, getattr(extractor, "weights_source", cfg.loss.vgg_weights or "keras-cache")
 
 
-def d_optimizer_settings(cfg: Config) -> tuple:
-    """D's Adam (lr, beta1, beta2) with StyleGAN2's lazy-regularisation correction.
-
-    With R1 every N steps, D takes N + 1 optimiser steps per N training steps;
-    StyleGAN2 compensates with lr * c and beta ** c, c = N / (N + 1).
-    [ours: from StyleGAN2] (``loss.r1_lazy_correction``).
-    """
-    t, loss = cfg.train, cfg.loss
-    lazy = loss.r1_gamma > 0 and loss.r1_interval > 1 and loss.r1_lazy_correction
-    if not lazy:
-        return t.lr, t.beta1, t.beta2
-    c = loss.r1_interval / (loss.r1_interval + 1.0)
-    return t.lr * c, t.beta1 ** c, t.beta2 ** c
-
-
 class Trainer:
     """Owns the models, optimizers, checkpoint and the distributed step.
 
@@ -114,17 +100,11 @@ class Trainer:
                 f"train.batch_size={self.global_batch} is not divisible by the "
                 f"{replicas} replicas; choose a multiple of {replicas}"
             )
-        policy = {"bf16": "mixed_bfloat16"}.get(cfg.train.precision, "float32")
-        if cfg.train.mixed_precision:
-            policy = "mixed_float16"
-        previous_policy = keras.mixed_precision.global_policy()
+        policy = "mixed_float16" if cfg.train.mixed_precision else policy_name(cfg.train.precision)
         # The compute dtype is fixed when a layer is built, so the policy is only
         # set while the models are built and restored afterwards.
-        keras.mixed_precision.set_global_policy(policy)
-        try:
+        with policy_scope(policy):
             self._build(cfg, strategy, perceptual_extractor)
-        finally:
-            keras.mixed_precision.set_global_policy(previous_policy)
         self.ema_beta = ema_lib.ema_beta(self.global_batch, cfg.train.ema_half_life_images)
         self.checkpoint = tf.train.Checkpoint(
             step=self.step, data_seed=self.data_seed, generator=self.G,
@@ -162,16 +142,8 @@ class Trainer:
             self.G_ema = build_generator(cfg)
             self.D = build_discriminator(cfg)
             ema_lib.copy_weights(self.G, self.G_ema)
-            t = cfg.train
-            self.g_opt = keras.optimizers.Adam(t.lr, beta_1=t.beta1, beta_2=t.beta2, epsilon=1e-8)
-            d_lr, d_b1, d_b2 = d_optimizer_settings(cfg)
-            self.d_opt = keras.optimizers.Adam(d_lr, beta_1=d_b1, beta_2=d_b2, epsilon=1e-8)
-            if t.mixed_precision:
-                self.g_opt = keras.optimizers.LossScaleOptimizer(self.g_opt)
-                self.d_opt = keras.optimizers.LossScaleOptimizer(self.d_opt)
-            # Keras 3 + several replicas: optimizers must be built inside the scope.
-            self.g_opt.build(self.G.trainable_variables)
-            self.d_opt.build(self.D.trainable_variables)
+            self.g_opt, self.d_opt = build_optimizers(cfg, self.G.trainable_variables,
+                                                      self.D.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.data_seed = tf.Variable(int(cfg.train.seed), dtype=tf.int64, trainable=False,
                                          name="data_seed")
@@ -181,7 +153,7 @@ class Trainer:
         cfg = self.cfg
         ctx = tf.distribute.get_replica_context()
         replica = tf.cast(ctx.replica_id_in_sync_group, tf.int64) if ctx else tf.constant(0, tf.int64)
-        base = tf.stack([step, replica * 7919 + self.data_seed])
+        base = tf.stack([step, derive_seed(self.data_seed, replica=replica)])
         batch = tf.shape(degraded)[0]
         seeds = tf.random.stateless_uniform([batch], seed=base, minval=0, maxval=2**31 - 1,
                                             dtype=tf.int32)
@@ -212,7 +184,7 @@ class Trainer:
         g_grads = g_tape.gradient(g_scaled, g_vars)
         self.d_opt.apply_gradients(zip(d_grads, d_vars))
         self.g_opt.apply_gradients(zip(g_grads, g_vars))
-        avg = lambda v: tf.nn.compute_average_loss(v, global_batch_size=gb)
+        avg = functools.partial(tf.nn.compute_average_loss, global_batch_size=gb)
         out = {"g_loss": g_loss, "d_loss": d_loss, "g_adv": avg(g_adv), "l1": avg(rec["pixel"])}
         for k in ("feature", "style"):
             if k in rec:
@@ -267,7 +239,7 @@ class Trainer:
     # ------------------------------------------------------------------- data
     def _dataset(self):
         cfg = self.cfg
-        seed = int(self.data_seed.numpy()) + 1_000_003 * int(self.step.numpy())
+        seed = derive_seed(int(self.data_seed.numpy()), step=int(self.step.numpy()))
 
         def fn(ctx):
             return fdata.make_dataset(cfg, "train", batch_size=self.global_batch, seed=seed,
@@ -285,10 +257,9 @@ class Trainer:
         index file, or a truncated newest checkpoint, falls back to the newest
         one that reads back, with a warning naming what was skipped and why.
         Raises :class:`RunDirError` when checkpoints exist but none is usable.
-        On the chief, also repairs the index file, moves unusable checkpoints
-        to ``checkpoints/unusable/``, removes temporaries of a killed save and
-        moves metrics records past the restored step to
-        ``metrics_superseded.jsonl``.
+        On the chief, :func:`checkpoint.tidy_after_restore` then repairs what
+        a killed session left (index file, unusable checkpoints, temporaries,
+        metrics records past the restored step).
         """
         # Every worker restores the chief's checkpoint, so all resume from the
         # same state (non-chief workers only *write* to their scratch dirs).
@@ -306,33 +277,11 @@ class Trainer:
                 ) from e
             logger.info("Resumed from %s (step %d)", plan.chosen.prefix, int(self.step.numpy()))
         step = int(self.step.numpy())
-        if self.chief:
-            self._tidy_after_restore(plan, step)
+        if self.chief and ckpt_lib.tidy_after_restore(self.run_dir, plan, step):
+            self.manager = self._make_manager()  # the index file was rewritten
         self._restored_step = step
         self._saved_step = step if plan.chosen is not None else None
         return step
-
-    def _tidy_after_restore(self, plan, step: int) -> None:
-        ckpt_dir = self.run_dir / "checkpoints"
-        for ck, _ in plan.skipped:
-            dest = ckpt_lib.set_aside(ckpt_dir, ck)
-            logger.warning("Moved the unusable %s to %s", ck.name, dest)
-        removed = (ckpt_lib.remove_stale_temporaries(ckpt_dir)
-                   + rd.remove_run_temporaries(self.run_dir))
-        if removed:
-            logger.info("Removed temporaries of an interrupted write: %s", ", ".join(removed))
-        if plan.chosen is not None:
-            name, problem = ckpt_lib.read_index(ckpt_dir)
-            if problem or name != plan.chosen.name:
-                logger.warning("Checkpoint index %s was %s; rewritten to name %s.",
-                               ckpt_dir / ckpt_lib.INDEX_FILE,
-                               problem or f"pointing at {name}", plan.chosen.name)
-                ckpt_lib.write_index(ckpt_dir, plan.chosen, plan.older)
-                self.manager = self._make_manager()
-        moved = rd.supersede_metrics_after(self.run_dir, step)
-        if moved:
-            logger.warning("%d metrics record(s) of steps after %d (lost with the interrupted "
-                           "session) moved to %s.", moved, step, rd.SUPERSEDED_METRICS)
 
     @property
     def has_checkpoint(self) -> bool:
@@ -352,6 +301,11 @@ class Trainer:
             stop_after: int | None = None) -> TrainResult:
         """Trains until ``steps`` (default ``cfg.train.steps``) total steps.
 
+        Each step: :meth:`_train_on` a batch, log and show progress
+        (:class:`TrainingMonitor`), then :meth:`_periodic_actions`. SIGINT /
+        SIGTERM (:func:`stop_on_signal`) end the loop after the current step;
+        a checkpoint of the last step is written however the loop ends.
+
         Args:
             steps: the run's total number of steps.
             val_pairs: (degraded, target) numpy arrays for evaluation/sampling;
@@ -360,96 +314,80 @@ class Trainer:
             stop_after: stop (with a checkpoint) after this many steps of *this*
                 call, as if interrupted (used by tests).
         """
-        cfg = self.cfg.train
-        total = int(steps if steps is not None else cfg.steps)
+        total = int(steps if steps is not None else self.cfg.train.steps)
         start = self._restored_step if self._restored_step is not None else self.restore()
-        writer = rd.MetricsWriter(self.run_dir)
-        tb = tf.summary.create_file_writer(str(self.run_dir / "tensorboard")) if self.chief else None
+        monitor = TrainingMonitor(self.run_dir, self.chief, self.global_batch)
         if val_pairs is None and self.chief:
-            try:
-                val_pairs = fdata.load_validation_pairs(self.cfg)
-            except (ValueError, OSError) as e:
-                logger.warning("No validation set (%s); periodic evaluation is off.", e)
+            val_pairs = self._load_val_pairs()
         if start >= total:
             logger.info("Run already at step %d >= %d; nothing to train.", start, total)
             last = self.evaluate(val_pairs) if val_pairs is not None and self.chief else {}
             return TrainResult(start, False, last)
 
-        stop = {"flag": False, "signal": None}
-
-        def handler(signum, frame):
-            stop["flag"], stop["signal"] = True, signum
-            logger.warning("Signal %d received: stopping after this step and saving.", signum)
-
-        old_handlers = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                old_handlers[sig] = signal.signal(sig, handler)
-            except ValueError:  # not in the main thread
-                pass
-
-        bar = None
-        if progress and self.chief:
-            from tqdm import tqdm
-
-            bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
-        iterator = iter(self._dataset())
         last_eval: dict = {}
-        t0, n0 = time.time(), start
         step = start
-        try:
-            while step < total and not stop["flag"]:
-                batch = self._next_batch(iterator)
-                out = self.train_step(batch)
-                step = int(self.step.numpy())
-                r1_every = self.cfg.loss.r1_interval
-                if self.cfg.loss.r1_gamma > 0 and r1_every > 0 and step % r1_every == 0:
-                    out.update(self.r1_step(batch))  # lazy R1 on the same batch
-                if step % cfg.log_every == 0 or step == total:
-                    dt = max(time.time() - t0, 1e-9)
-                    ips = (step - n0) * self.global_batch / dt
-                    rec = {k: float(v) for k, v in out.items()}
-                    rec.update(step=step, images_per_sec=ips, time=time.time())
-                    for k, v in rec.items():
-                        if isinstance(v, float) and not math.isfinite(v) and k != "time":
-                            raise FloatingPointError(f"{k} became {v} at step {step}; lower the lr.")
-                    if self.chief:
-                        writer.write(rec)
-                        with tb.as_default(step=step):
-                            for k, v in rec.items():
-                                if k not in ("step", "time"):
-                                    tf.summary.scalar(k, v)
-                        logger.info("step %d  g %.4f  d %.4f  l1 %.4f  %.1f img/s", step,
-                                    rec["g_loss"], rec["d_loss"], rec["l1"], ips)
-                    t0, n0 = time.time(), step
-                if bar is not None:
-                    bar.update(step - bar.n)
-                    bar.set_postfix(g=f"{float(out['g_loss']):.3f}", d=f"{float(out['d_loss']):.3f}",
-                                    img_s=f"{(step - n0) * self.global_batch / max(time.time() - t0, 1e-9):.1f}")
-                if step % cfg.ckpt_every == 0 and self._saved_step != step:
-                    self.save()
-                if val_pairs is not None and self.chief and (
-                        step % cfg.eval_every == 0 or step == total):
-                    last_eval = self._eval_and_log(val_pairs, step, writer, tb)
-                if val_pairs is not None and self.chief and (
-                        step % cfg.sample_every == 0 or step == total):
-                    self._sample(val_pairs, step, tb)
-                if stop_after is not None and step - start >= stop_after:
-                    stop["flag"] = True
-        finally:
-            if bar is not None:
-                bar.close()
-            if step != start and self._saved_step != step:  # nothing new when no step ran
-                path = self.save()
-                logger.info("Checkpoint %s written at step %d", path, step)
-            for sig, h in old_handlers.items():
-                signal.signal(sig, h)
-            if tb is not None:
-                tb.flush()
-        interrupted = stop["flag"] and step < total
+        with stop_on_signal() as stop:
+            try:
+                if progress:
+                    monitor.open_bar(start, total)
+                iterator = iter(self._dataset())
+                monitor.start_clock(start)
+                while step < total and not stop.requested:
+                    step, out = self._train_on(self._next_batch(iterator))
+                    if step % self.cfg.train.log_every == 0 or step == total:
+                        monitor.log_losses(step, out)
+                    monitor.show_progress(step, out)
+                    last_eval = self._periodic_actions(step, total, val_pairs, monitor) or last_eval
+                    if stop_after is not None and step - start >= stop_after:
+                        stop.requested = True
+            finally:
+                monitor.close_bar()
+                if step != start and self._saved_step != step:  # nothing new when no step ran
+                    path = self.save()
+                    logger.info("Checkpoint %s written at step %d", path, step)
+                monitor.flush()
+        interrupted = stop.requested and step < total
         if interrupted:
             logger.warning("Stopped at step %d of %d; rerun the same command to resume.", step, total)
         return TrainResult(step, interrupted, last_eval)
+
+    def _load_val_pairs(self):
+        """The validation pairs of ``data.val_dir``, or None (with a warning)."""
+        try:
+            return fdata.load_validation_pairs(self.cfg)
+        except (ValueError, OSError) as e:
+            logger.warning("No validation set (%s); periodic evaluation is off.", e)
+            return None
+
+    def _train_on(self, batch) -> tuple:
+        """One training step, plus lazy R1 on the same batch when it is due;
+        returns (the new step, the reduced losses)."""
+        out = self.train_step(batch)
+        step = int(self.step.numpy())
+        r1_every = self.cfg.loss.r1_interval
+        if self.cfg.loss.r1_gamma > 0 and r1_every > 0 and step % r1_every == 0:
+            out.update(self.r1_step(batch))
+        return step, out
+
+    def _periodic_actions(self, step: int, total: int, val_pairs, monitor) -> dict | None:
+        """Checkpoint, evaluation and sample grid when their interval is due
+        (evaluation and samples also at the last step; both on the chief only).
+        Returns the evaluation when one ran."""
+        t = self.cfg.train
+        if step % t.ckpt_every == 0 and self._saved_step != step:
+            self.save()
+        if val_pairs is None or not self.chief:
+            return None
+        res = None
+        if step % t.eval_every == 0 or step == total:
+            res = self.evaluate(val_pairs)
+            monitor.log_eval(step, res)
+        if step % t.sample_every == 0 or step == total:
+            degraded, target = val_pairs
+            seeds = -np.ones(len(degraded), np.int32)  # zero noise
+            restored = self.G_ema({"image": degraded, "noise_seed": seeds}, training=False).numpy()
+            monitor.save_samples(step, degraded, restored, target)
+        return res
 
     def _next_batch(self, iterator):
         """``next(iterator)``; a damaged TFRecord shard becomes a DataError naming it."""
@@ -461,117 +399,3 @@ class Trainer:
             if explained is e:
                 raise
             raise explained from e
-
-    def _eval_and_log(self, val_pairs, step, writer, tb) -> dict:
-        res = self.evaluate(val_pairs)
-        rec = {"step": step, "eval": res, "time": time.time()}
-        writer.write(rec)
-        with tb.as_default(step=step):
-            for k, v in res.items():
-                tf.summary.scalar(f"eval/{k}", v)
-        logger.info(
-            "eval step %d: PSNR restored %.2f dB vs degraded input %.2f dB; SSIM %.4f vs %.4f",
-            step, res["psnr_restored"], res["psnr_degraded"], res["ssim_restored"], res["ssim_degraded"],
-        )
-        return res
-
-    def _sample(self, val_pairs, step, tb):
-        degraded, target = val_pairs
-        restored = self.G_ema({"image": degraded, "noise_seed": -np.ones(len(degraded), np.int32)},
-                              training=False).numpy()
-        grid = save_grid(self.run_dir / "samples" / f"step_{step:07d}.png", degraded, restored, target)
-        save_grid(self.run_dir / "samples" / "latest.png", degraded, restored, target)
-        with tb.as_default(step=step):
-            tf.summary.image("degraded|restored|target", grid[None], step=step)
-
-
-def train(cfg: Config, workdir, strategy: tf.distribute.Strategy | None = None,
-          steps: int | None = None, progress: bool = True, perceptual_extractor=None,
-          stop_after: int | None = None, allow_config_change: bool = False) -> TrainResult:
-    """Library entry point: prepares ``workdir``, trains (or resumes) to ``steps``.
-
-    Before anything is created: the config is validated and the training data
-    checked (a :class:`faceres_tf.errors.UserError` otherwise). The chief then
-    locks ``workdir`` (:class:`RunLock`; a second training on it gets
-    :class:`RunLockedError`), compares the config with the run's saved one
-    (:func:`run_dir.check_resume_config`; changed training fields need
-    ``allow_config_change``, and are recorded with their step), restores the
-    newest usable checkpoint and trains. When a new run fails with a user
-    error before its first checkpoint, what it created is removed again.
-
-    The drivers in ``experiments/`` call this after parsing flags; it reads no flags.
-    """
-    from faceres_tf.training.strategy import make_strategy
-
-    validate(cfg)
-    fdata.check_data_source(cfg.data.train_dir, what="data.train_dir (--data_dir)")
-    strategy = strategy or make_strategy()
-    workdir = Path(workdir)
-    if not is_chief(strategy):  # workers write only to their scratch checkpoint dir
-        workdir.mkdir(parents=True, exist_ok=True)
-        # the chief's check, read-only: a refused resume stops every worker
-        has_checkpoints = bool(ckpt_lib.list_checkpoints(workdir / "checkpoints"))
-        rd.check_resume_config(workdir, cfg, allow_config_change, has_checkpoints)
-        trainer = Trainer(cfg, workdir, strategy, perceptual_extractor=perceptual_extractor)
-        return trainer.fit(steps=steps, progress=progress, stop_after=stop_after)
-
-    was_new, existed = rd.is_new_run_dir(workdir), workdir.exists()
-    lock = _lock_run_dir(workdir)
-    handler, trainer, discard = None, None, False
-    try:
-        has_checkpoints = bool(ckpt_lib.list_checkpoints(workdir / "checkpoints"))
-        changes = rd.check_resume_config(workdir, cfg, allow_config_change, has_checkpoints)
-        handler = rd.add_file_logging(workdir, logger)
-        trainer = Trainer(cfg, workdir, strategy, perceptual_extractor=perceptual_extractor)
-        step = trainer.restore()
-        _record_session(trainer, step, changes, steps)
-        return trainer.fit(steps=steps, progress=progress, stop_after=stop_after)
-    except UserError:
-        discard = was_new and (trainer is None or not trainer.has_checkpoint)
-        raise
-    finally:
-        if handler is not None:
-            logger.removeHandler(handler)
-            handler.close()
-        lock.release()
-        if discard:
-            _discard_new_run(workdir, existed)
-
-
-def _lock_run_dir(workdir: Path) -> RunLock:
-    """Creates the run directory's layout and takes its lock."""
-    try:
-        rd.ensure_layout(workdir)
-        return RunLock(workdir).acquire()
-    except PermissionError as e:
-        raise RunDirError(f"cannot write to --workdir {workdir}: {e.strerror} ({e.filename}); "
-                          "choose a writable folder") from None
-
-
-def _record_session(trainer: Trainer, step: int, changes: dict, steps: int | None) -> None:
-    """config.json / run_info.json for a session resumed at ``step``; logs the changes."""
-    cfg, strategy = trainer.cfg, trainer.strategy
-    saved = cfg.to_dict()
-    saved["resolved"] = {"perceptual_weights": str(trainer.perceptual_source)}
-    rd.record_session(trainer.run_dir, saved, step, changes, {
-        "strategy": type(strategy).__name__,
-        "replicas": strategy.num_replicas_in_sync,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "target_steps": int(steps if steps is not None else cfg.train.steps),
-    })
-    for key, (old, new) in changes.items():
-        level = logging.INFO if key in rd.RESUME_FREE_FIELDS else logging.WARNING
-        logger.log(level, "Config change from step %d on: %s %r -> %r", step, key, old, new)
-
-
-def _discard_new_run(workdir: Path, existed: bool) -> None:
-    """Removes what a new run created before failing on a user error (it had
-    no checkpoint yet), so a corrected command starts from a clean slate."""
-    import shutil
-
-    if existed:  # an empty folder the user made: empty it again, keep it
-        for p in workdir.iterdir():
-            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
-    else:
-        shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,127 @@
+"""Allowed values of the numeric and boolean config fields [ours].
+
+:data:`NUMERIC_RANGES` is the one table of what every number in a
+:class:`faceres_tf.config.Config` may be; :func:`check_field_values` applies it
+(and checks that booleans are booleans). ``faceres_tf.config.validate`` calls
+it before anything is created; the table is re-exported as
+``faceres_tf.config.NUMERIC_RANGES``. This module imports nothing of the
+package, so ``config`` can import it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+
+from faceres_tf.errors import ConfigError
+
+SECTIONS = ("model", "data", "loss", "train")
+
+# Allowed range of every numeric field: key -> (type, low, high); a bound of
+# None is open. Bounds are inclusive unless listed in EXCLUSIVE_BOUNDS. Tuples
+# of numbers (ranges like blur_sigma) are checked element-wise against the same
+# bounds and must be (min, max) with min <= max.
+INF = None
+NUMERIC_RANGES = {
+    "model.resolution": (int, 16, 1024),
+    "model.enc_ch_base": (int, 1, INF),
+    "model.dec_ch_base": (int, 1, INF),
+    "model.ch_max": (int, 1, INF),
+    # 6 = len(config.SKIP_RESOLUTIONS); validate_model checks the resolution's nodes.
+    "model.num_skips": (int, 0, 6),
+    "model.noise_strength_init": (float, INF, INF),
+    "model.quantizer_codes": (int, 1, INF),
+    "model.quantizer_decay": (float, 0.0, 1.0),
+    "model.quantizer_commitment": (float, 0.0, INF),
+    "model.mbstd_group_size": (int, 1, INF),
+    "model.mbstd_num_features": (int, 1, INF),
+    "model.lrelu_slope": (float, 0.0, 1.0),
+    "data.blur_kernel_size": (int, 1, 255),
+    "data.blur_sigma": (float, 0.0, INF),
+    "data.downsample_range": (float, 0.0, INF),
+    "data.noise_range": (float, 0.0, 255.0),
+    "data.jpeg_range": (int, 1, 100),
+    "data.color_jitter_prob": (float, 0.0, 1.0),
+    "data.color_jitter_shift": (float, 0.0, 255.0),
+    "data.gray_prob": (float, 0.0, 1.0),
+    "data.shuffle_buffer": (int, 1, INF),
+    "loss.alpha": (float, 0.0, INF),
+    "loss.lambda_pix": (float, 0.0, INF),
+    "loss.lambda_feature": (float, 0.0, INF),
+    "loss.lambda_style": (float, 0.0, INF),
+    "loss.r1_gamma": (float, 0.0, INF),
+    "loss.r1_interval": (int, 1, INF),
+    "loss.adv_aug_prob": (float, 0.0, 1.0),
+    "loss.quantizer_weight": (float, 0.0, INF),
+    "train.batch_size": (int, 1, INF),
+    "train.lr": (float, 0.0, INF),
+    "train.beta1": (float, 0.0, 1.0),
+    "train.beta2": (float, 0.0, 1.0),
+    "train.steps": (int, 1, INF),
+    "train.ema_half_life_images": (float, 0.0, INF),
+    "train.seed": (int, 0, 2**31 - 1),
+    "train.log_every": (int, 1, INF),
+    "train.ckpt_every": (int, 1, INF),
+    "train.eval_every": (int, 1, INF),
+    "train.sample_every": (int, 1, INF),
+    "train.keep_checkpoints": (int, 1, INF),
+    "train.num_val": (int, 1, INF),
+}
+# (key, bound) pairs that are exclusive: lr > 0, sigma > 0, factor > 0, decay < 1, beta < 1.
+EXCLUSIVE_BOUNDS = frozenset({
+    ("train.lr", "low"), ("data.blur_sigma", "low"), ("data.downsample_range", "low"),
+    ("model.quantizer_decay", "high"), ("train.beta1", "high"), ("train.beta2", "high"),
+    ("model.lrelu_slope", "high"),
+})
+
+
+def describe_range(key: str, low, high) -> str:
+    """The range of ``key`` in words, e.g. ``">= 0 and < 1"``."""
+    lo = "" if low is None else ("> " if (key, "low") in EXCLUSIVE_BOUNDS else ">= ") + f"{low:g}"
+    hi = "" if high is None else ("< " if (key, "high") in EXCLUSIVE_BOUNDS else "<= ") + f"{high:g}"
+    return " and ".join(p for p in (lo, hi) if p) or "a finite number"
+
+
+def _check_number(key: str, value, typ, low, high) -> None:
+    kind = "an integer" if typ is int else "a number"
+    wanted = numbers.Integral if typ is int else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, wanted):
+        raise ConfigError(f"{key} must be {kind}, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{key} must be a finite number, got {value!r}")
+    ok_low = low is None or (value > low if (key, "low") in EXCLUSIVE_BOUNDS else value >= low)
+    ok_high = high is None or (value < high if (key, "high") in EXCLUSIVE_BOUNDS else value <= high)
+    if not (ok_low and ok_high):
+        raise ConfigError(f"{key} must be {describe_range(key, low, high)}, got {value!r}")
+
+
+def _check_field(cfg, key: str, typ, low, high) -> None:
+    section, field = key.split(".")
+    value = getattr(getattr(cfg, section), field)
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ConfigError(f"{key} must be a (min, max) pair, got {value!r}")
+        for v in value:
+            _check_number(key, v, typ, low, high)
+        if value[0] > value[1]:
+            raise ConfigError(f"{key} must be (min, max) with min <= max, got {tuple(value)!r}")
+        return
+    _check_number(key, value, typ, low, high)
+
+
+def _check_bools(cfg) -> None:
+    for section in SECTIONS:
+        sub = getattr(cfg, section)
+        for f in dataclasses.fields(sub):
+            if isinstance(f.default, bool) and not isinstance(getattr(sub, f.name), bool):
+                raise ConfigError(
+                    f"{section}.{f.name} must be true or false, got {getattr(sub, f.name)!r}")
+
+
+def check_field_values(cfg) -> None:
+    """Booleans are true/false and every number has its type, is finite and lies
+    in its :data:`NUMERIC_RANGES` range; raises :class:`ConfigError` naming the key."""
+    _check_bools(cfg)
+    for key, (typ, low, high) in NUMERIC_RANGES.items():
+        _check_field(cfg, key, typ, low, high)

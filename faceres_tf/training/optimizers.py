@@ -1,0 +1,43 @@
+"""The optimizers of G and D [paper, appendix A; lazy-R1 correction ours].
+
+Adam with lr 2.5e-3, beta1 0.0, beta2 0.99 for both networks [paper]. With
+lazy R1 every N steps, D takes N + 1 optimiser steps per N training steps;
+StyleGAN2 compensates with lr * c and beta ** c, c = N / (N + 1)
+(``loss.r1_lazy_correction``; docs/method.md §4).
+"""
+
+from __future__ import annotations
+
+import keras
+
+from faceres_tf.config import Config
+
+
+def d_optimizer_settings(cfg: Config) -> tuple:
+    """D's Adam (lr, beta1, beta2) with StyleGAN2's lazy-regularisation correction.
+
+    [ours: from StyleGAN2] (``loss.r1_lazy_correction``).
+    """
+    t, loss = cfg.train, cfg.loss
+    lazy = loss.r1_gamma > 0 and loss.r1_interval > 1 and loss.r1_lazy_correction
+    if not lazy:
+        return t.lr, t.beta1, t.beta2
+    c = loss.r1_interval / (loss.r1_interval + 1.0)
+    return t.lr * c, t.beta1 ** c, t.beta2 ** c
+
+
+def build_optimizers(cfg: Config, g_variables, d_variables) -> tuple:
+    """(G's Adam, D's Adam), built for ``g_variables`` / ``d_variables`` and
+    wrapped for loss scaling under ``train.mixed_precision``. Call it inside
+    ``strategy.scope()``: with several replicas, Keras 3 needs the optimizers
+    built there."""
+    t = cfg.train
+    g_opt = keras.optimizers.Adam(t.lr, beta_1=t.beta1, beta_2=t.beta2, epsilon=1e-8)
+    d_lr, d_b1, d_b2 = d_optimizer_settings(cfg)
+    d_opt = keras.optimizers.Adam(d_lr, beta_1=d_b1, beta_2=d_b2, epsilon=1e-8)
+    if t.mixed_precision:
+        g_opt = keras.optimizers.LossScaleOptimizer(g_opt)
+        d_opt = keras.optimizers.LossScaleOptimizer(d_opt)
+    g_opt.build(g_variables)
+    d_opt.build(d_variables)
+    return g_opt, d_opt
