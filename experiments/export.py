@@ -1,11 +1,11 @@
-r"""Export a trained generator: ``python -m experiments.export --workdir=RUN --out=DIR``.
+r"""Export a trained generator: ``python -m experiments.export --workdir=RUN --output=DIR``.
 
 Writes DIR/saved_model/ (TF SavedModel: signatures serving_default
 uint8 -> uint8 and serving_float [-1, 1] -> [-1, 1], both with an int32
 noise_seed), DIR/model.tflite (float32, noise as explicit inputs) and
 DIR/export_info.json. See faceres_tf.export for the signatures.
 
-    python -m experiments.export --workdir=runs/tiny --out=exports/tiny --format=both
+    python -m experiments.export --workdir=runs/tiny --output=exports/tiny --format=both
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from absl import flags
 from experiments import cli, options
 
 options.define_workdir_flag()
-flags.DEFINE_string("out", None, "Output directory (required; must not exist unless --overwrite; "
-                    "--overwrite replaces only an earlier export, never other files).")
+flags.DEFINE_string("output", None, "Output directory (required; must not exist unless --overwrite; "
+                    "--overwrite replaces only an earlier export, never other files).", short_name="o")
 flags.DEFINE_enum("format", "both", ["saved_model", "tflite", "both"], "What to export.")
 flags.DEFINE_bool("overwrite", False, "Replace an existing output directory.")
 options.define_ema_flag()
@@ -31,11 +31,11 @@ FLAGS = flags.FLAGS
 def export_from_flags() -> None:
     from faceres_tf.export import export_run
 
-    for name in ("workdir", "out"):
+    for name in ("workdir", "output"):
         if not FLAGS[name].value:
             raise cli.UserError(f"--{name} is required (see --help).")
     try:
-        info = export_run(FLAGS.workdir, FLAGS.out, fmt=FLAGS.format, overwrite=FLAGS.overwrite,
+        info = export_run(FLAGS.workdir, FLAGS.output, fmt=FLAGS.format, overwrite=FLAGS.overwrite,
                           use_ema=FLAGS.ema, tflite_batch_size=FLAGS.tflite_batch_size,
                           precision=FLAGS.precision or "fp32")
     except (FileExistsError, FileNotFoundError, ValueError) as e:

@@ -9,6 +9,10 @@ lists them (``flags.adopt_module_key_flags(options)``):
 * :func:`define_run_flags`: the extra ones of ``experiments.train``.
 * :func:`define_eval_flags`: the evaluation protocol of the table drivers.
 * :func:`define_skips_flag`: ``--skips`` (Table 6 and C.2 share it).
+* :func:`define_common_flags`: ``--verbose``, defined for every driver when
+  this module is imported. The names follow the convention of
+  :mod:`faceres_tf.cli` (``--output/-o``, ``--overwrite``, ``--quiet``,
+  ``--verbose``), shared with the installed argparse commands.
 
 Library code reads no flags: :func:`options_from_flags` turns them into an
 :class:`ExpOptions`, which tests build directly. :func:`resolve_config` is the
@@ -47,6 +51,17 @@ def _once(group):
 
 
 @_once
+def define_common_flags() -> None:
+    """Flags every driver has (see :mod:`faceres_tf.cli`)."""
+    from absl import flags
+
+    flags.DEFINE_bool("verbose", False, "Show TensorFlow's own log (hidden by default).")
+
+
+define_common_flags()
+
+
+@_once
 def define_workdir_flag() -> None:
     from absl import flags
 
@@ -73,7 +88,7 @@ def define_training_flags() -> None:
     flags.DEFINE_enum("perceptual", None, ["vgg19", "hed_vgg16", "off"],
                       "Shortcut for --set=loss.perceptual=...")
     flags.DEFINE_string("vgg_weights", None, "Path of the VGG19 notop .h5 (default: Keras cache).")
-    flags.DEFINE_bool("progress", True, "Show a progress bar while training.")
+    flags.DEFINE_bool("quiet", False, "No progress bar while training.")
 
 
 @_once
@@ -206,7 +221,7 @@ def options_from_flags() -> ExpOptions:
         num_eval_degradations=f.num_eval_degradations, num_noise_seeds=f.num_noise_seeds,
         metrics=list(f.metrics), id_net=f.id_net, id_weights=f.id_weights, k=f.k, ema=f.ema,
         lpips_weights=f.lpips_weights, inception_weights=f.inception_weights,
-        progress=f.progress, command=command_line())
+        progress=not f.quiet, command=command_line())
     check_options(opts)
     return opts
 

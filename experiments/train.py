@@ -69,7 +69,7 @@ def train_from_flags() -> int:
     if cfg.loss.perceptual == "off":
         print("Note: the perceptual (VGG19 feature + style) loss is OFF for this run "
               "(recorded in config.json).")
-    result = train(cfg, FLAGS.workdir, strategy, progress=FLAGS.progress,
+    result = train(cfg, FLAGS.workdir, strategy, progress=not FLAGS.quiet,
                    allow_config_change=FLAGS.allow_config_change)
     ev = result.last_eval
     if ev:

@@ -1,8 +1,9 @@
 """Exceptions for mistakes the user can fix (bad setting, bad file, busy run).
 
 Every command-line tool turns a :class:`UserError` into ONE line on stderr
-(``error: <message>``) and exit status 2 (:func:`exit_on_user_error`); any
-other exception is a bug in this package and keeps its traceback. The message
+(``error: <message>``) and exit status 2 (:func:`faceres_tf.cli.run`, and
+``experiments/cli.py`` for the drivers); any other exception is a bug in this
+package and keeps its traceback. The message
 of a :class:`UserError` names what is wrong and what to do.
 
 The classes also derive from the built-in exception a caller would expect
@@ -12,7 +13,6 @@ The classes also derive from the built-in exception a caller would expect
 
 from __future__ import annotations
 
-import functools
 import sys
 
 
@@ -64,18 +64,3 @@ def report_user_error(exc: BaseException, prog: str | None = None, stream=None) 
     prefix = f"{prog}: " if prog else ""
     print(f"{prefix}error: {one_line(exc)}", file=stream, flush=True)
     return 2
-
-
-def exit_on_user_error(main):
-    """Decorator for a CLI ``main`` returning an exit status: a
-    :class:`UserError` becomes one stderr line and status 2; other exceptions
-    propagate with their traceback."""
-
-    @functools.wraps(main)
-    def wrapper(*args, **kwargs):
-        try:
-            return main(*args, **kwargs)
-        except UserError as e:
-            return report_user_error(e)
-
-    return wrapper

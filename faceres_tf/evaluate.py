@@ -1,9 +1,11 @@
 """Scores a folder of restored faces against a folder of ground truths.
 
-    python -m faceres_tf.evaluate --restored OUT_DIR --gt GT_DIR \
+    faceres-evaluate --restored OUT_DIR --gt GT_DIR \
         [--metrics=psnr,ssim,lpips,fid,ipr] [--id_net=dlib] [--k=3] \
         [--ids ids.csv] [--lpips_weights lpips_vgg.npz] [--inception_weights F.h5] \
-        [--out results.json]
+        [--output results.json] [--overwrite] [--quiet]
+
+(``python -m faceres_tf.evaluate`` is the same command.)
 
 Works for the output of any method (nothing here depends on this package's
 models). Conventions:
@@ -25,10 +27,13 @@ models). Conventions:
 * A metric that fails (e.g. missing LPIPS weights) is reported under
   ``errors`` with the reason; the others are still computed and written.
 
-Writes ``--out`` (JSON), the same path with ``.csv`` (one summary row) and
+Writes ``--output`` (JSON), the same path with ``.csv`` (one summary row) and
 ``_per_image.csv`` (per-pair PSNR / SSIM / LPIPS). Exit status: 0 all
-requested metrics computed, 1 some failed, 2 nothing to score.
+requested metrics computed, 1 some failed, 2 nothing to score (or a usage
+error: one ``error: ...`` line on stderr). The table is printed on stdout;
+failed metrics, notes and warnings go to stderr.
 
+Reports (the table, strict JSON, CSV files): :mod:`faceres_tf.evaluate_report`.
 Infinite values: the PSNR of identical images is infinite. The mean PSNR
 leaves such pairs out (with a note); when every pair is identical it is
 infinite. The JSON file is strict JSON: every non-finite number is written
@@ -38,9 +43,8 @@ the CSV files and the printed table write ``inf``.
 
 from __future__ import annotations
 
-import argparse
 import csv
-import json
+import dataclasses
 import logging
 import math
 import sys
@@ -49,15 +53,12 @@ from pathlib import Path
 
 import numpy as np
 
-from faceres_tf import image_io
-from faceres_tf.errors import UserError
+from faceres_tf import cli, image_io
+from faceres_tf.errors import UnsafePathError, UserError
+from faceres_tf.evaluate_report import format_table, output_paths, write_outputs
 
 logger = logging.getLogger("faceres_tf.evaluate")
 
-ALL_METRICS = ("psnr", "ssim", "lpips", "fid", "ipr")
-# Paper's table layout (Tables 6-8): name in results -> column header.
-TABLE_COLUMNS = (("psnr", "PSNR↑"), ("ssim", "SSIM↑"), ("lpips", "LPIPS↓"), ("fid", "FID↓"),
-                 ("iprecision", "iPrecision↑"), ("irecall", "iRecall↑"))
 
 
 def images_by_stem(folder: Path) -> dict[str, Path]:
@@ -120,6 +121,116 @@ def load_pairs(restored_dir, gt_dir, report: dict):
     return names, restored, truth
 
 
+@dataclasses.dataclass
+class Pairs:
+    """The matched, readable pairs: names (stems), restored and ground-truth images."""
+
+    names: list
+    restored: list
+    truth: list
+
+
+@dataclasses.dataclass
+class MetricSettings:
+    """What the metrics need besides the images (the arguments of :func:`evaluate_folders`)."""
+
+    id_net: str = "dlib"
+    k: int = 3
+    ids_csv: object = None
+    lpips_weights: object = None
+    inception_weights: object = None
+    id_weights: object = None
+    embedder: object = None
+    gt_fid_stats: object = None
+    progress: bool = True
+
+
+def _note(report: dict, text: str) -> None:
+    report.setdefault("notes", []).append(text)
+
+
+def _per_image_mean(report: dict, name: str, values: list) -> None:
+    """Stores per-pair values and their mean (infinite values left out, with a note)."""
+    for row, v in zip(report["per_image"], values):
+        row[name] = v
+    finite = [v for v in values if math.isfinite(v)]
+    report["metrics"][name] = float(np.mean(finite)) if finite else float("inf")
+    if len(finite) < len(values):
+        _note(report, f"{name}: {len(values) - len(finite)} identical pair(s) (inf) left out of the mean")
+
+
+def _psnr(pairs: Pairs, s: MetricSettings, report: dict) -> None:
+    from faceres_tf.metrics import psnr_ssim
+
+    _per_image_mean(report, "psnr", [psnr_ssim.psnr(r, g) for r, g in zip(pairs.restored, pairs.truth)])
+
+
+def _ssim(pairs: Pairs, s: MetricSettings, report: dict) -> None:
+    from faceres_tf.metrics import psnr_ssim
+
+    _per_image_mean(report, "ssim", [psnr_ssim.ssim(r, g) for r, g in zip(pairs.restored, pairs.truth)])
+
+
+def _lpips(pairs: Pairs, s: MetricSettings, report: dict) -> None:
+    from faceres_tf.metrics.lpips import LPIPS
+
+    model = LPIPS(s.lpips_weights)
+    _per_image_mean(report, "lpips", [float(model.distance_uint8(r, g)[0])
+                                      for r, g in zip(pairs.restored, pairs.truth)])
+
+
+def _fid(pairs: Pairs, s: MetricSettings, report: dict) -> None:
+    from faceres_tf.metrics import fid as fidm
+
+    net = fidm.InceptionFeatures(s.inception_weights)
+    f_rest = net(pairs.restored)
+    if s.gt_fid_stats and Path(s.gt_fid_stats).is_file():
+        mu, sigma = fidm.load_statistics(s.gt_fid_stats)
+    else:
+        mu, sigma = fidm.feature_statistics(net(pairs.truth))
+        if s.gt_fid_stats:
+            fidm.save_statistics(s.gt_fid_stats, mu, sigma, network="keras_inception_v3")
+    report["metrics"]["fid"] = fidm.frechet_distance(*fidm.feature_statistics(f_rest), mu, sigma)
+    if len(pairs.names) < 2048:
+        _note(report, f"fid: only {len(pairs.names)} images (< 2048 feature dims); FID is biased "
+                      "upward on small sets, compare only runs of equal size.")
+
+
+def _identities(names: list, ids_csv, report: dict) -> np.ndarray:
+    """The identity of each pair: its stem, or its row of the ``--ids`` CSV."""
+    if not ids_csv:
+        return np.asarray(names)
+    table = read_ids_csv(Path(ids_csv))
+    missing = [n for n in names if n not in table]
+    if missing:
+        _note(report, f"ipr: {len(missing)} name(s) not in {ids_csv}; their stem is their identity, "
+                      f"e.g. {missing[:5]}")
+    return np.asarray([table.get(n, n) for n in names])
+
+
+def _ipr(pairs: Pairs, s: MetricSettings, report: dict) -> None:
+    from faceres_tf.metrics.identity import get_embedder
+    from faceres_tf.metrics.precision_recall import identity_precision_recall
+
+    emb = s.embedder if s.embedder is not None else get_embedder(s.id_net, weights=s.id_weights)
+    report["id_net"] = emb.name
+    e_rest = emb.embed(pairs.restored, progress=s.progress)
+    e_gt = emb.embed(pairs.truth, progress=s.progress)
+    ok = np.isfinite(e_rest).all(axis=1) & np.isfinite(e_gt).all(axis=1)
+    if not ok.all():
+        _note(report, f"ipr: no face found in {int((~ok).sum())} pair(s), left out: "
+              + ", ".join(n for n, good in zip(pairs.names, ok) if not good)[:500])
+    ids = _identities(pairs.names, s.ids_csv, report)
+    report["metrics"].update(identity_precision_recall(e_gt[ok], e_rest[ok], k=s.k, real_ids=ids[ok],
+                                                       restored_ids=ids[ok]))
+    report["ipr_k"] = s.k
+
+
+# name -> fn(pairs, settings, report): fills report["metrics"] (and per_image, notes).
+METRICS = {"psnr": _psnr, "ssim": _ssim, "lpips": _lpips, "fid": _fid, "ipr": _ipr}
+ALL_METRICS = tuple(METRICS)
+
+
 def evaluate_folders(restored_dir, gt_dir, metrics=("psnr", "ssim", "ipr"), id_net: str = "dlib",
                      k: int = 3, ids_csv=None, lpips_weights=None, inception_weights=None,
                      id_weights=None, embedder=None, gt_fid_stats=None,
@@ -131,183 +242,36 @@ def evaluate_folders(restored_dir, gt_dir, metrics=("psnr", "ssim", "ipr"), id_n
     ``unmatched_restored``, ``unmatched_gt``, ``skipped``, ``resized``.
     ``embedder`` (an :class:`IdentityEmbedder`) overrides ``id_net``.
     """
-    from faceres_tf.metrics import psnr_ssim
-
     metrics = [m.strip().lower() for m in metrics if m.strip()]
-    unknown = sorted(set(metrics) - set(ALL_METRICS))
+    unknown = sorted(set(metrics) - set(METRICS))
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown}; choose from {list(ALL_METRICS)}.")
+    settings = MetricSettings(id_net, k, ids_csv, lpips_weights, inception_weights, id_weights,
+                              embedder, gt_fid_stats, progress)
     report: dict = {"restored_dir": str(restored_dir), "gt_dir": str(gt_dir),
                     "requested": metrics, "metrics": {}, "errors": {}, "skipped": [],
                     "resized": [], "per_image": []}
-    names, restored, truth = load_pairs(restored_dir, gt_dir, report)
-    report["n_pairs"] = len(names)
-    if not names:
+    pairs = Pairs(*load_pairs(restored_dir, gt_dir, report))
+    report["n_pairs"] = len(pairs.names)
+    if not pairs.names:
         report["errors"]["all"] = (f"no image pairs to score: {restored_dir} and {gt_dir} share no "
                                    "readable files with the same name stem.")
         return report
-    per = [{"name": n} for n in names]
-    report["per_image"] = per
-
-    def attempt(metric, fn):
+    report["per_image"] = [{"name": n} for n in pairs.names]
+    for name in metrics:
         try:
-            fn()
+            METRICS[name](pairs, settings, report)
         except Exception as e:  # noqa: BLE001 - record and go on with the other metrics
-            report["errors"][metric] = f"{type(e).__name__}: {e}"
-            logger.warning("%s failed (reason below and in the report)", metric)
-
-    def do_pixel(name, fn):
-        vals = [fn(r, g) for r, g in zip(restored, truth)]
-        for row, v in zip(per, vals):
-            row[name] = v
-        finite = [v for v in vals if math.isfinite(v)]
-        report["metrics"][name] = float(np.mean(finite)) if finite else float("inf")
-        if len(finite) < len(vals):
-            report.setdefault("notes", []).append(
-                f"{name}: {len(vals) - len(finite)} identical pair(s) (inf) left out of the mean")
-
-    if "psnr" in metrics:
-        attempt("psnr", lambda: do_pixel("psnr", psnr_ssim.psnr))
-    if "ssim" in metrics:
-        attempt("ssim", lambda: do_pixel("ssim", psnr_ssim.ssim))
-    if "lpips" in metrics:
-        def lpips():
-            from faceres_tf.metrics.lpips import LPIPS
-
-            model = LPIPS(lpips_weights)
-            do_pixel("lpips", lambda r, g: float(model.distance_uint8(r, g)[0]))
-        attempt("lpips", lpips)
-    if "fid" in metrics:
-        def fid():
-            from faceres_tf.metrics import fid as fidm
-
-            net = fidm.InceptionFeatures(inception_weights)
-            f_rest = net(restored)
-            if gt_fid_stats and Path(gt_fid_stats).is_file():
-                mu, sigma = fidm.load_statistics(gt_fid_stats)
-            else:
-                mu, sigma = fidm.feature_statistics(net(truth))
-                if gt_fid_stats:
-                    fidm.save_statistics(gt_fid_stats, mu, sigma, network="keras_inception_v3")
-            report["metrics"]["fid"] = fidm.frechet_distance(
-                *fidm.feature_statistics(f_rest), mu, sigma)
-            if len(names) < 2048:
-                report.setdefault("notes", []).append(
-                    f"fid: only {len(names)} images (< 2048 feature dims); FID is biased upward "
-                    "on small sets, compare only runs of equal size.")
-        attempt("fid", fid)
-    if "ipr" in metrics:
-        def ipr():
-            from faceres_tf.metrics.identity import get_embedder
-            from faceres_tf.metrics.precision_recall import identity_precision_recall
-
-            emb = embedder if embedder is not None else get_embedder(id_net, weights=id_weights)
-            report["id_net"] = emb.name
-            e_rest = emb.embed(restored, progress=progress)
-            e_gt = emb.embed(truth, progress=progress)
-            ok = np.isfinite(e_rest).all(axis=1) & np.isfinite(e_gt).all(axis=1)
-            if not ok.all():
-                report.setdefault("notes", []).append(
-                    f"ipr: no face found in {int((~ok).sum())} pair(s), left out: "
-                    + ", ".join(n for n, good in zip(names, ok) if not good)[:500])
-            ids = np.asarray(names)
-            if ids_csv:
-                table = read_ids_csv(Path(ids_csv))
-                missing = [n for n in names if n not in table]
-                if missing:
-                    report.setdefault("notes", []).append(
-                        f"ipr: {len(missing)} name(s) not in {ids_csv}; their stem is their "
-                        f"identity, e.g. {missing[:5]}")
-                ids = np.asarray([table.get(n, n) for n in names])
-            res = identity_precision_recall(e_gt[ok], e_rest[ok], k=k, real_ids=ids[ok],
-                                            restored_ids=ids[ok])
-            report["metrics"].update(res)
-            report["ipr_k"] = k
-        attempt("ipr", ipr)
+            report["errors"][name] = f"{type(e).__name__}: {e}"
+            logger.warning("%s failed (reason below and in the report)", name)
     return report
 
 
-def format_table(report: dict) -> str:
-    """The paper's layout: PSNR↑ SSIM↑ LPIPS↓ FID↓ iPrecision↑ iRecall↑ (then P / R)."""
-    cols = list(TABLE_COLUMNS) + [("precision", "Precision↑"), ("recall", "Recall↑")]
-    m = report.get("metrics", {})
-    vals = ["-" if m.get(key) is None else f"{m[key]:.4f}" for key, _ in cols]
-    infinite = [h for (key, h), v in zip(cols, vals) if v in ("inf", "-inf", "nan")]
-    widths = [max(len(h), len(v)) for (_, h), v in zip(cols, vals)]
-    head = " | ".join(h.ljust(w) for (_, h), w in zip(cols, widths))
-    row = " | ".join(v.rjust(w) for v, w in zip(vals, widths))
-    rule = "|".join("-" * (w + 2) for w in widths)
-    table = f"| {head} |\n|{rule}|\n| {row} |"
-    if infinite:
-        table += (f"\n{', '.join(infinite)}: not finite (inf = identical images); written as null "
-                  "in the JSON file")
-    return table
-
-
-def output_paths(out: Path) -> list[Path]:
-    """The JSON, summary CSV and per-image CSV that ``write_outputs`` writes."""
-    return [out, out.with_suffix(".csv"), out.with_name(out.stem + "_per_image.csv")]
-
-
-def _json_safe(value, path: str, non_finite: dict):
-    """``value`` with every non-finite float replaced by None (recorded in
-    ``non_finite`` under its dotted path)."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v, f"{path}.{k}" if path else str(k), non_finite)
-                for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v, f"{path}[{i}]", non_finite) for i, v in enumerate(value)]
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        if not math.isfinite(v):
-            non_finite[path] = "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
-            return None
-        return v
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.ndarray):
-        return _json_safe(value.tolist(), path, non_finite)
-    return value
-
-
-def json_safe_report(report: dict) -> dict:
-    """The report as strict JSON data: non-finite numbers become ``null`` and
-    are listed under ``non_finite`` (e.g. ``{"metrics.psnr": "inf"}``)."""
-    non_finite: dict = {}
-    out = _json_safe(report, "", non_finite)
-    if non_finite:
-        out["non_finite"] = non_finite
-        out.setdefault("notes", []).append(
-            "non-finite values (e.g. the PSNR of identical images, inf) are written as null; "
-            "see non_finite")
-    return out
-
-
-def write_outputs(report: dict, out: Path) -> list[Path]:
-    """Writes JSON, a one-row summary CSV and a per-image CSV next to it."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", encoding="utf-8") as f:
-        json.dump(json_safe_report(report), f, indent=2, allow_nan=False)
-    summary = out.with_suffix(".csv")
-    keys = [k for k, _ in TABLE_COLUMNS] + ["precision", "recall"]
-    with open(summary, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["n_pairs"] + keys + ["errors"])
-        w.writerow([report.get("n_pairs", 0)]
-                   + [report["metrics"].get(k, "") for k in keys]
-                   + ["; ".join(f"{k}: {v}" for k, v in report["errors"].items())])
-    per_image = out.with_name(out.stem + "_per_image.csv")
-    rows = report.get("per_image", [])
-    fields = ["name"] + [c for c in ("psnr", "ssim", "lpips") if any(c in r for r in rows)]
-    with open(per_image, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
-    return [out, summary, per_image]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="faceres-evaluate", description=__doc__.split("\n\n")[0])
+def build_parser() -> cli.Parser:
+    p = cli.make_parser(
+        "faceres-evaluate", __doc__.split("\n\n")[0],
+        output=dict(default="results.json", help="JSON output (CSV files written next to it)"),
+        overwrite="replace existing output files", quiet=True)
     p.add_argument("--restored", required=True, help="folder of restored images")
     p.add_argument("--gt", required=True, help="folder of ground-truth images (same stems)")
     p.add_argument("--metrics", default="psnr,ssim,lpips,fid,ipr",
@@ -317,13 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id_weights", default=None, help="weights for --id_net facenet/inception_v3")
     p.add_argument("--k", type=int, default=3, help="neighbourhood size for (i)Precision/(i)Recall")
     p.add_argument("--ids", default=None, help="CSV 'name,id' when a person has several photos")
-    p.add_argument("--lpips_weights", default=None, help=".npz from convert_lpips_weights")
+    p.add_argument("--lpips_weights", default=None, help=".npz from faceres-convert-lpips")
     p.add_argument("--inception_weights", default=None, help="Keras InceptionV3 notop .h5")
     p.add_argument("--gt_fid_stats", default=None,
                    help=".npz cache of the ground truth's FID statistics (read if present, else written)")
-    p.add_argument("--out", default="results.json", help="JSON output (CSV files written next to it)")
-    p.add_argument("--no_progress", action="store_true", help="hide progress bars")
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     return p
 
 
@@ -338,52 +299,61 @@ def _outputs_that_are_inputs(args) -> str:
     for f in (args.ids, args.gt_fid_stats):
         if f:
             inputs.add(Path(f).resolve())
-    for p in output_paths(Path(args.out)):
+    for p in output_paths(Path(args.output)):
         if p.resolve() in inputs:
             return str(p)
     return ""
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    warnings.simplefilter("default")
+def check_outputs(args) -> None:
+    """Raises :class:`UserError` when ``--output`` would replace an input or,
+    without ``--overwrite``, an existing file."""
     clash = _outputs_that_are_inputs(args)
     if clash:
-        print(f"error: --out would write {clash}, which is one of the inputs; choose another "
-              "--out.", file=sys.stderr)
-        return 2
-    existing = [str(p) for p in output_paths(Path(args.out)) if p.exists()]
+        raise UnsafePathError(f"--output would write {clash}, which is one of the inputs; choose "
+                              "another --output.")
+    existing = [str(p) for p in output_paths(Path(args.output)) if p.exists()]
     if existing and not args.overwrite:
-        print(f"error: {', '.join(existing)} already exist(s); choose another --out or pass "
-              "--overwrite.", file=sys.stderr)
-        return 2
-    try:
-        report = evaluate_folders(
-            args.restored, args.gt, metrics=args.metrics.split(","), id_net=args.id_net, k=args.k,
-            ids_csv=args.ids, lpips_weights=args.lpips_weights,
-            inception_weights=args.inception_weights, id_weights=args.id_weights,
-            gt_fid_stats=args.gt_fid_stats, progress=not args.no_progress)
-    except (UserError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    files = write_outputs(report, Path(args.out))
+        raise UserError(f"{', '.join(existing)} already exist(s); choose another --output or pass "
+                        "--overwrite.")
+
+
+def print_results(args, report: dict, files: list) -> None:
+    """The table (and the files written) on stdout; failures and notes on stderr."""
     print(f"{report['n_pairs']} pairs: {args.restored} vs {args.gt}")
     print(format_table(report))
     for metric, reason in report["errors"].items():
         print(f"FAILED {metric}: {reason}", file=sys.stderr)
     for note in report.get("notes", []):
-        print(f"note: {note}")
-    print("wrote " + ", ".join(str(f) for f in files))
+        print(f"note: {note}", file=sys.stderr)
+    print("wrote " + ", ".join(str(f) for f in files), flush=True)
+
+
+def evaluate_command(args) -> int:
+    """The command: checks the outputs, scores, writes and prints the results."""
+    warnings.simplefilter("default")
+    check_outputs(args)
+    metrics = args.metrics.split(",")
+    if {"lpips", "fid"} & set(metrics) or args.id_net != "dlib":
+        cli.import_tensorflow_quietly(args.verbose)
+    try:
+        report = evaluate_folders(
+            args.restored, args.gt, metrics=metrics, id_net=args.id_net, k=args.k,
+            ids_csv=args.ids, lpips_weights=args.lpips_weights,
+            inception_weights=args.inception_weights, id_weights=args.id_weights,
+            gt_fid_stats=args.gt_fid_stats, progress=not args.quiet)
+    except (FileNotFoundError, ValueError) as e:  # missing folder, unknown metric
+        raise UserError(e) from None
+    print_results(args, report, write_outputs(report, Path(args.output)))
     if report["n_pairs"] == 0:
         return 2
     return 1 if report["errors"] else 0
 
 
-def run() -> None:
-    """Console entry point (``faceres-evaluate``)."""
-    sys.exit(main())
+def main(argv=None) -> int:
+    """``faceres-evaluate`` / ``python -m faceres_tf.evaluate``; returns the exit status."""
+    return cli.run(evaluate_command, build_parser(), argv, tensorflow=False)
 
 
 if __name__ == "__main__":
-    run()
+    sys.exit(main())

@@ -23,16 +23,14 @@ kernels, weights stored once as graph constants) in the requested precision:
 ``precision="fp32"`` (default) or ``"bf16"`` (bfloat16 compute, float32 in and
 out; faster on CPUs with AVX-512 BF16 or AMX). [ours]
 
-TFLite (``export_tflite``): a float32 model (no quantisation), builtin ops
-only, batch size fixed (default 1). Signature ``serving_default``: inputs
-``image`` uint8 (B, R, R, 3) RGB 0-255 and one ``noise_<id>`` float32
-(B, H, W, 1) per noise layer of the decoder (:func:`noise_layout` lists them);
-output ``image`` uint8 (B, R, R, 3). The noise is an explicit input because
-TF's stateless random ops (which draw the seeded noise) have no TFLite builtin
-and the Flex delegate is not available everywhere. Feed N(0, 1) samples from
-any RNG for a random restoration, zeros for the deterministic one, or
-:func:`noise_for_seeds` to reproduce the SavedModel's output for given seeds
-exactly. [ours]
+TFLite (``export_tflite``, ``noise_layout``, ``noise_for_seeds``,
+``tflite_bytes``): a float32 model with the noise maps as explicit inputs,
+written by :mod:`faceres_tf.export_tflite` (imported here, so
+``faceres_tf.export.export_tflite`` and ``faceres_tf.export.noise_for_seeds``
+work too). [ours]
+
+The overwrite rules (which folders and files an export may replace) are in
+the "what may be overwritten" section below.
 """
 
 from __future__ import annotations
@@ -42,15 +40,20 @@ import shutil
 from pathlib import Path
 
 import tensorflow as tf
-from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+from faceres_tf.export_tflite import export_tflite, noise_for_seeds, noise_layout, tflite_bytes
 from faceres_tf.image_io import float_to_uint8, uint8_to_float
+
+__all__ = ["EXPORT_MARKER", "SERVING_FLOAT", "SERVING_UINT8", "GeneratorServing", "export_run",
+           "export_saved_model", "export_tflite", "noise_for_seeds", "noise_layout", "prepare_generator",
+           "tflite_bytes"]
 
 SERVING_UINT8 = "serving_default"
 SERVING_FLOAT = "serving_float"
 
 
-def _resolution_of(generator) -> int:
+def resolution_of(generator) -> int:
+    """R, the side of the square faces ``generator`` takes."""
     inputs = generator.inputs
     if isinstance(inputs, dict):
         shape = inputs["image"].shape
@@ -104,7 +107,7 @@ class GeneratorServing(tf.Module):
             self._untracked = _Untracked(generator)
         else:
             self.generator = generator
-        self.resolution = _resolution_of(generator)
+        self.resolution = resolution_of(generator)
         self.zero_noise = bool(zero_noise)
         r = self.resolution
         self.restore_uint8 = tf.function(
@@ -153,13 +156,6 @@ def _is_saved_model_dir(path: Path) -> bool:
     return path.is_dir() and (path / "saved_model.pb").is_file()
 
 
-def _is_tflite_file(path: Path) -> bool:
-    if not path.is_file() or path.suffix.lower() != ".tflite":
-        return False
-    with open(path, "rb") as f:
-        return f.read(8)[4:8] == b"TFL3"  # the flatbuffer's file identifier
-
-
 def _is_export_dir(path: Path) -> bool:
     if not path.is_dir():
         return False
@@ -183,7 +179,7 @@ def _refuse_overwrite(path: Path, what: str) -> None:
         "--overwrite. Choose another output path.")
 
 
-def _prepare_out(path: Path, overwrite: bool, is_ours=None,
+def prepare_out(path: Path, overwrite: bool, is_ours=None,
                  what: str = "an earlier export") -> None:
     """Clears ``path`` for a new output: only with ``overwrite`` and only when
     ``is_ours(path)`` recognises it as an earlier output of the same kind."""
@@ -216,7 +212,7 @@ def _check_export_target(out_dir: Path, overwrite: bool) -> None:
 
         raise UnsafePathError(
             f"{out_dir} is an earlier export but also holds {extra[:5]}; refusing to delete them "
-            "even with --overwrite. Move them away or choose another --out.")
+            "even with --overwrite. Move them away or choose another --output.")
 
 
 def _staging_dir(out_dir: Path) -> Path:
@@ -261,7 +257,7 @@ def export_saved_model(generator, out_dir: str | os.PathLike, overwrite: bool = 
     """
     out_dir = Path(out_dir)
     served = prepare_generator(generator, precision, fold)
-    _prepare_out(out_dir, overwrite, _is_saved_model_dir, "a SavedModel folder")
+    prepare_out(out_dir, overwrite, _is_saved_model_dir, "a SavedModel folder")
     module = GeneratorServing(served)
     tf.saved_model.save(
         module,
@@ -272,96 +268,6 @@ def export_saved_model(generator, out_dir: str | os.PathLike, overwrite: bool = 
         },
     )
     return str(out_dir)
-
-
-# ---- TFLite: the noise maps become explicit inputs -------------------------
-def _as_generator(generator):
-    from faceres_tf.models import Generator
-
-    if not isinstance(generator, Generator):
-        raise TypeError(
-            f"expected a faceres_tf Generator (build_generator / load_generator), got {type(generator).__name__}"
-        )
-    return generator
-
-
-def noise_layout(generator) -> dict:
-    """``{"noise_<id>": (H, W)}`` for every noise layer of ``generator``.
-
-    These are the extra inputs of the TFLite model, each float32 (B, H, W, 1).
-    """
-    from faceres_tf.models import noise_input_shapes
-
-    shapes = noise_input_shapes(_as_generator(generator).model_config)
-    return {k: (int(h), int(w)) for k, (h, w, _) in shapes.items()}
-
-
-def noise_for_seeds(generator, seeds) -> dict:
-    """The noise maps the Keras/SavedModel generator draws for ``seeds``.
-
-    Feed them to the TFLite model to reproduce the SavedModel's output for the
-    same seeds (negative seed -> zeros). Returns ``{"noise_<id>": float32 (B,
-    H, W, 1)}``.
-    """
-    from faceres_tf.layers import per_sample_noise
-
-    seeds = tf.constant(seeds, tf.int32)
-    return {
-        name: per_sample_noise(seeds, h, w, int(name.split("_")[1])).numpy()
-        for name, (h, w) in noise_layout(generator).items()
-    }
-
-
-def tflite_bytes(generator, batch_size: int = 1) -> bytes:
-    """Convert ``generator`` to a float32 TFLite flatbuffer (see module doc).
-
-    The converted graph is the generator's twin with explicit noise inputs
-    (``Generator(..., noise_inputs=True)``, same weights); the TFLite
-    converter folds its constants itself.
-    """
-    from faceres_tf.models import inference_generator
-
-    twin = inference_generator(_as_generator(generator), "fp32", noise_inputs=True, fold=False)
-    r = _resolution_of(generator)
-    layout = noise_layout(generator)
-
-    def restore(image, noise):
-        y = twin({"image": uint8_to_float(image), **noise}, training=False)
-        return {"image": float_to_uint8(y)}
-
-    specs = {"image": tf.TensorSpec([batch_size, r, r, 3], tf.uint8, name="image")}
-    specs.update({k: tf.TensorSpec([batch_size, h, w, 1], tf.float32, name=k) for k, (h, w) in layout.items()})
-    traced = tf.function(restore).get_concrete_function(
-        specs["image"], {k: v for k, v in specs.items() if k != "image"}
-    )
-    # Freeze the weights into constants ourselves: the converter's own route
-    # (through a temporary SavedModel) leaves Keras 3 weights as uninitialised
-    # resource variables in TF 2.21.
-    frozen = convert_variables_to_constants_v2(traced)
-    order = [t.name.split(":")[0] for t in frozen.inputs]
-
-    def serve(**inputs):
-        out = frozen(*[inputs[name] for name in order])
-        return {"image": out[0] if isinstance(out, (list, tuple)) else out}
-
-    holder = tf.Module()  # variable-free; gives the TFLite model a named signature
-    holder.serve = tf.function(tf.autograph.experimental.do_not_convert(serve))
-    concrete = holder.serve.get_concrete_function(**specs)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    return converter.convert()
-
-
-def export_tflite(generator, out_path: str | os.PathLike, overwrite: bool = False,
-                  batch_size: int = 1) -> str:
-    """Write a float32 ``.tflite`` file (signature in the module doc)."""
-    out_path = Path(out_path)
-    _prepare_out(out_path, overwrite, _is_tflite_file, "a .tflite model")
-    data = tflite_bytes(generator, batch_size=batch_size)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, out_path)
-    return str(out_path)
 
 
 def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fmt: str = "both",
@@ -402,7 +308,7 @@ def _export_into(generator, cfg, run_dir, out_dir: Path, fmt: str, use_ema: bool
                  tflite_batch_size: int, precision: str = "fp32") -> dict:
     import json
 
-    r = _resolution_of(generator)
+    r = resolution_of(generator)
     info = {
         "run_dir": str(run_dir),
         "preset": cfg.name,

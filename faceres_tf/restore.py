@@ -1,12 +1,14 @@
-"""Restore the faces of real photos: ``python -m faceres_tf.restore``.
+"""Restore the faces of real photos: ``faceres-restore``.
 
 Usage::
 
-    python -m faceres_tf.restore --input PHOTO_OR_FOLDER --output OUT \\
+    faceres-restore --input PHOTO_OR_FOLDER --output OUT \\
         [--model NAME | --checkpoint RUN_DIR | --saved_model DIR] [--aligned] [--seed N] \\
         [--num_samples K] [--only_center_face] [--upscale S] [--ext png|jpg] \\
         [--overwrite] [--no_color_correction] [--batch_size B] \\
-        [--min_face_size PX] [--min_confidence C]
+        [--min_face_size PX] [--min_confidence C] [--quiet] [--verbose]
+
+(``python -m faceres_tf.restore`` is the same command.)
 
 Inputs: one image file, or a folder searched **recursively** for image files
 (by extension; hidden files, other files and the output folder are skipped).
@@ -29,8 +31,10 @@ named). An output path is never an input path: ``--input`` inside the output
 tree (``OUT/restored_faces``, ``OUT/restored_imgs``, ``OUT/cmp``) is refused,
 and a folder input never reads those sub-folders (so ``--input S --output S``
 twice restores the same photos twice, not its own outputs). One bad input
-never stops the run; the last line is a summary and the exit code is 1 when
-any input failed (2 for usage / model errors).
+never stops the run: it gets one message on stderr (as do notes about a
+photo); the summary is the last line, on stdout, and the exit code is 1 when
+any input failed (2, with one ``error: ...`` line on stderr, for usage / model
+errors; see :mod:`faceres_tf.cli`).
 
 Trust: ``--checkpoint`` reads only weights into a network built by this code
 (safe for any file). ``--saved_model`` executes the graph stored in the
@@ -40,32 +44,30 @@ files); load only SavedModels you exported yourself or otherwise trust.
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import math
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from faceres_tf import image_io  # noqa: E402
-from faceres_tf.image_io import ImageReadError  # noqa: E402
+from faceres_tf import cli, image_io
+from faceres_tf.errors import UserError
+from faceres_tf.image_io import ImageReadError
 
 # Photos held in memory at once waiting for their faces to be restored.
 MAX_PENDING_PHOTOS = 8
 MAX_PENDING_PIXELS = 60_000_000
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="faceres-restore",
-        description="Restore faces in photos (or aligned face crops) with an RDFR generator.",
-    )
-    p.add_argument("--input", required=True, help="an image file or a folder (searched recursively)")
-    p.add_argument("--output", required=True, help="output folder")
+def build_parser() -> cli.Parser:
+    p = cli.make_parser(
+        "faceres-restore",
+        "Restore faces in photos (or aligned face crops) with an RDFR generator.",
+        input=dict(required=True, help="an image file or a folder (searched recursively)"),
+        output=dict(required=True, help="output folder (created if missing)"),
+        overwrite="replace existing output files (never an input file)", quiet=True)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--model", default=None,
                      help="bundled model name (the default when neither --checkpoint nor "
@@ -82,10 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only_center_face", action="store_true", help="restore only the face nearest the centre")
     p.add_argument("--upscale", type=float, default=1.0, help="resize factor of the whole output photo")
     p.add_argument("--ext", choices=("png", "jpg"), default="png", help="output image format")
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--color_correction", dest="color_correction", action="store_true", default=True,
-                   help="match restored colours to the input (default)")
-    p.add_argument("--no_color_correction", dest="color_correction", action="store_false")
+                   help="match restored colours to the input (on by default)")
+    p.add_argument("--no_color_correction", dest="color_correction", action="store_false",
+                   help="keep the network's colours")
     p.add_argument("--batch_size", type=int, default=8, help="faces per network call")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="compute precision of a --checkpoint generator (bf16: bfloat16, faster on "
@@ -96,10 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave faces with a lower detector score untouched")
     p.add_argument("--detection_max_side", type=int, default=1024,
                    help="photos are downscaled to this longer side for detection (0 = never)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
+# ----------------------------------------------------------------------------- inputs
 OUTPUT_SUBDIRS = ("restored_faces", "restored_imgs", "cmp")
 
 
@@ -168,20 +170,43 @@ def _output_names(inputs: list[Path], root: Path | None) -> dict:
     return names
 
 
-def _number_problem(args) -> str:
-    """"" when the numeric options are finite and in range, else the error."""
+def check_args(args) -> None:
+    """Raises :class:`UserError` for option values no run can use."""
+    if args.num_samples < 1:
+        raise UserError("--num_samples must be >= 1")
+    if args.seed < 0 and args.num_samples > 1:
+        raise UserError("--seed < 0 means zero noise, which has one sample; use --num_samples 1 or a "
+                        "seed >= 0")
     for name in ("upscale", "min_face_size", "min_confidence"):
         if not math.isfinite(getattr(args, name)):
-            return f"--{name} must be a finite number, got {getattr(args, name)}"
+            raise UserError(f"--{name} must be a finite number, got {getattr(args, name)}")
     if args.batch_size < 1 or args.upscale <= 0:
-        return "--batch_size must be >= 1 and --upscale > 0"
+        raise UserError("--batch_size must be >= 1 and --upscale > 0")
     if args.min_face_size < 0 or not 0 <= args.min_confidence <= 1:
-        return "--min_face_size must be >= 0 and --min_confidence in [0, 1]"
+        raise UserError("--min_face_size must be >= 0 and --min_confidence in [0, 1]")
     if args.detection_max_side < 0:
-        return "--detection_max_side must be >= 0 (0 = never downscale)"
-    return ""
+        raise UserError("--detection_max_side must be >= 0 (0 = never downscale)")
 
 
+def find_inputs(in_path: Path, out_root: Path, say) -> dict:
+    """Input image -> output base name; raises :class:`UserError` when there is
+    nothing to read or the paths clash."""
+    if not in_path.exists():
+        raise UserError(f"--input {in_path} does not exist")
+    problem = check_paths(in_path, out_root)
+    if problem:
+        raise UserError(problem)
+    if not in_path.is_dir():
+        return _output_names([in_path], None)
+    inputs, ignored = image_io.list_images(in_path, exclude=_excluded_from_inputs(in_path, out_root))
+    if ignored:
+        say(f"ignoring {len(ignored)} file(s) without an image extension, e.g. {ignored[0]}")
+    if not inputs:
+        raise UserError(f"no image files in {in_path}")
+    return _output_names(inputs, in_path)
+
+
+# ----------------------------------------------------------------------------- model
 def _load_runner(args):
     from faceres_tf.face.generator_runner import GeneratorRunner
 
@@ -195,160 +220,170 @@ def _load_runner(args):
                                            precision=args.precision)
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    from tqdm import tqdm
+def build_pipeline(args):
+    """The model (ModelLoadError is a UserError), the detector and the pipeline."""
+    from faceres_tf.face.pipeline import FacePipeline
 
-    def say(msg: str) -> None:
-        tqdm.write(msg, file=sys.stdout)
-
-    # ---- validate ------------------------------------------------------------
-    if args.num_samples < 1:
-        say("error: --num_samples must be >= 1")
-        return 2
-    if args.seed < 0 and args.num_samples > 1:
-        say("error: --seed < 0 means zero noise, which has one sample; use --num_samples 1 or a seed >= 0")
-        return 2
-    problem = _number_problem(args)
-    if problem:
-        say(f"error: {problem}")
-        return 2
-    in_path = Path(args.input)
-    out_root = Path(args.output)
-    problem = check_paths(in_path, out_root) if in_path.exists() else ""
-    if problem:
-        say(f"error: {problem}")
-        return 2
-    if in_path.is_dir():
-        excluded = _excluded_from_inputs(in_path, out_root)
-        inputs, ignored = image_io.list_images(in_path, exclude=excluded)
-        names = _output_names(inputs, in_path)
-        if ignored:
-            say(f"ignoring {len(ignored)} file(s) without an image extension, e.g. {ignored[0]}")
-    elif in_path.exists():
-        inputs = [in_path]
-        names = _output_names(inputs, None)
-    else:
-        say(f"error: --input {in_path} does not exist")
-        return 2
-    if not inputs:
-        say(f"error: no image files in {in_path}")
-        return 2
-
-    # ---- model + detector ------------------------------------------------------
-    from faceres_tf.face.generator_runner import ModelLoadError
-    from faceres_tf.face.pipeline import FacePipeline, comparison_grid
-
-    try:
-        runner = _load_runner(args)
-    except ModelLoadError as e:
-        say(f"error: {e}")
-        return 2
+    runner = _load_runner(args)
     detector = None
     if not args.aligned:
         from faceres_tf.face.detection import FaceDetector
 
         detector = FaceDetector(max_side=args.detection_max_side, threshold=min(0.8, args.min_confidence))
-    seeds = [args.seed + k for k in range(args.num_samples)]
-    pipeline = FacePipeline(
-        runner, detector, aligned=args.aligned, seeds=seeds, only_center_face=args.only_center_face,
-        upscale=args.upscale, color_correction=args.color_correction,
-        min_face_size=args.min_face_size, min_confidence=args.min_confidence,
-    )
-    outputs = _Outputs(out_root, args.ext, args.overwrite, say, inputs)
-    multi = len(seeds) > 1
+    return FacePipeline(
+        runner, detector, aligned=args.aligned, seeds=[args.seed + k for k in range(args.num_samples)],
+        only_center_face=args.only_center_face, upscale=args.upscale,
+        color_correction=args.color_correction, min_face_size=args.min_face_size,
+        min_confidence=args.min_confidence)
 
-    def suffix(k: int) -> str:
-        return f"_seed{seeds[k]}" if multi else ""
 
-    stats = {"ok": 0, "failed": 0, "faces": 0, "skipped": 0}
-    t_start = time.time()
+# ----------------------------------------------------------------------------- the run
+@dataclasses.dataclass
+class RunStats:
+    """Counts of one run; :meth:`summary` is its last line."""
 
-    def finish(path: Path, job) -> None:
-        name = names[path]
-        for i, face in enumerate(job.faces):
-            fname = name if args.aligned else f"{name}_{i:02d}"
-            for k in range(len(seeds)):
-                outputs.write("restored_faces", fname + suffix(k), face.restored[k])
-            outputs.write("cmp", fname, comparison_grid(face.crop, face.restored))
-        if not args.aligned:
-            if len(job.faces) == 0:
-                outputs.write("restored_imgs", name, pipeline.base_canvas(job))
-            else:
-                canvas = pipeline.base_canvas(job)
-                for k in range(len(seeds)):
-                    last = k == len(seeds) - 1
-                    outputs.write("restored_imgs", name + suffix(k), pipeline.compose(job, k, canvas, in_place=last))
-        stats["faces"] += len(job.faces)
-        stats["skipped"] += len(job.skipped)
+    ok: int = 0
+    failed: int = 0
+    faces: int = 0
+    skipped: int = 0
+    started: float = dataclasses.field(default_factory=time.time)
 
-    pending: list = []  # (path, PhotoJob)
+    def summary(self, kept: int, out_root: Path) -> str:
+        text = (f"{self.ok} succeeded, {self.failed} failed, {self.faces} faces restored, "
+                f"{self.skipped} skipped faces")
+        if kept:
+            text += f", {kept} existing files kept"
+        return f"{text} ({time.time() - self.started:.1f} s; outputs in {out_root})"
 
-    def flush() -> None:
-        if not pending:
-            return
-        batch = list(pending)
-        pending.clear()
-        try:
-            pipeline.restore([job for _, job in batch])
-        except Exception as e:  # noqa: BLE001 - a network error fails these photos only
-            for path, _ in batch:
-                say(f"FAILED {path}: restoration failed: {type(e).__name__}: {e}")
-                stats["failed"] += 1
-            return
-        for path, job in batch:
-            try:
-                finish(path, job)
-                stats["ok"] += 1
-            except Exception as e:  # noqa: BLE001
-                say(f"FAILED {path}: could not write outputs: {type(e).__name__}: {e}")
-                stats["failed"] += 1
 
-    bar = tqdm(inputs, desc="restoring", unit="img", disable=args.quiet, file=sys.stderr)
-    for path in bar:
+class PhotoBatcher:
+    """Holds prepared photos until their faces fill a network batch (or the
+    photo / pixel limits of memory are reached)."""
+
+    def __init__(self, batch_size: int, samples: int):
+        self.batch_size, self.samples = batch_size, samples
+        self.pending: list = []  # (path, PhotoJob)
+
+    def add(self, path: Path, job) -> bool:
+        """Adds a photo; True when the pending photos should be restored now."""
+        self.pending.append((path, job))
+        n_faces = sum(len(j.faces) for _, j in self.pending) * self.samples
+        n_pixels = sum(j.image.rgb.size // 3 for _, j in self.pending)
+        return (n_faces >= self.batch_size or len(self.pending) >= MAX_PENDING_PHOTOS
+                or n_pixels >= MAX_PENDING_PIXELS)
+
+    def take(self) -> list:
+        batch, self.pending = self.pending, []
+        return batch
+
+
+def _photo_notes(loaded, job, aligned: bool) -> list:
+    notes = list(loaded.notes) + job.notes
+    if not aligned and not job.faces:
+        notes.append("no face restored; the photo is written unchanged"
+                     + (f" (upscaled x{job.upscale:g})" if job.upscale != 1 else ""))
+    for det, reason in job.skipped:
+        x0, y0, x1, y1 = det.box
+        notes.append(f"face at ({x0:.0f},{y0:.0f})-({x1:.0f},{y1:.0f}) skipped: {reason}")
+    return notes
+
+
+class Restorer:
+    """The per-photo steps; a failing photo is counted and named, never fatal."""
+
+    def __init__(self, pipeline, outputs: _Outputs, names: dict, stats: RunStats, say):
+        self.pipeline, self.outputs, self.names, self.stats, self.say = pipeline, outputs, names, stats, say
+        seeds = pipeline.seeds
+        self.suffixes = [f"_seed{s}" for s in seeds] if len(seeds) > 1 else [""]
+
+    def prepare(self, path: Path):
+        """Reads and detects / aligns one photo; None when it failed."""
         try:
             loaded = image_io.read_image(path)
         except ImageReadError as e:
-            say(f"FAILED {e}")
-            stats["failed"] += 1
-            continue
+            return self._failed(str(e))
         try:
-            job = pipeline.prepare(loaded)
-        except Exception as e:  # noqa: BLE001
-            say(f"FAILED {path}: face detection/alignment failed: {type(e).__name__}: {e}")
-            stats["failed"] += 1
-            continue
-        notes = list(loaded.notes) + job.notes
-        if not args.aligned and not job.faces:
-            notes.append("no face restored; the photo is written unchanged" +
-                         (f" (upscaled x{job.upscale:g})" if job.upscale != 1 else ""))
-        for det, reason in job.skipped:
-            x0, y0, x1, y1 = det.box
-            notes.append(f"face at ({x0:.0f},{y0:.0f})-({x1:.0f},{y1:.0f}) skipped: {reason}")
+            job = self.pipeline.prepare(loaded)
+        except Exception as e:  # noqa: BLE001 - one bad photo never stops the batch
+            return self._failed(f"{path}: face detection/alignment failed: {type(e).__name__}: {e}")
+        notes = _photo_notes(loaded, job, self.pipeline.aligned)
         if notes:
-            say(f"{path}: " + "; ".join(notes))
-        pending.append((path, job))
-        n_faces = sum(len(j.faces) for _, j in pending) * len(seeds)
-        n_pixels = sum(j.image.rgb.size // 3 for _, j in pending)
-        if n_faces >= args.batch_size or len(pending) >= MAX_PENDING_PHOTOS or n_pixels >= MAX_PENDING_PIXELS:
-            flush()
-    flush()
-    bar.close()
+            self.say(f"{path}: " + "; ".join(notes))
+        return job
 
-    summary = (
-        f"{stats['ok']} succeeded, {stats['failed']} failed, {stats['faces']} faces restored, "
-        f"{stats['skipped']} skipped faces"
-    )
-    if outputs.kept:
-        summary += f", {outputs.kept} existing files kept"
-    say(f"{summary} ({time.time() - t_start:.1f} s; outputs in {out_root})")
-    return 1 if stats["failed"] else 0
+    def restore(self, batch: list) -> None:
+        """Runs the network on the faces of ``batch`` and writes each photo's outputs."""
+        if not batch:
+            return
+        try:
+            self.pipeline.restore([job for _, job in batch])
+        except Exception as e:  # noqa: BLE001 - a network error fails these photos only
+            for path, _ in batch:
+                self._failed(f"{path}: restoration failed: {type(e).__name__}: {e}")
+            return
+        for path, job in batch:
+            try:
+                self._write(self.names[path], job)
+            except Exception as e:  # noqa: BLE001
+                self._failed(f"{path}: could not write outputs: {type(e).__name__}: {e}")
+                continue
+            self.stats.ok += 1
+            self.stats.faces += len(job.faces)
+            self.stats.skipped += len(job.skipped)
+
+    def _write(self, name: str, job) -> None:
+        from faceres_tf.face.pipeline import comparison_grid
+
+        aligned, write = self.pipeline.aligned, self.outputs.write
+        for i, face in enumerate(job.faces):
+            fname = name if aligned else f"{name}_{i:02d}"
+            for suffix, restored in zip(self.suffixes, face.restored):
+                write("restored_faces", fname + suffix, restored)
+            write("cmp", fname, comparison_grid(face.crop, face.restored))
+        if aligned:
+            return
+        canvas = self.pipeline.base_canvas(job)
+        if not job.faces:
+            write("restored_imgs", name, canvas)
+            return
+        for k, suffix in enumerate(self.suffixes):
+            last = k == len(self.suffixes) - 1
+            write("restored_imgs", name + suffix, self.pipeline.compose(job, k, canvas, in_place=last))
+
+    def _failed(self, message: str) -> None:
+        self.say(f"FAILED {message}")
+        self.stats.failed += 1
 
 
-def run() -> None:
-    """Console-script entry point (``faceres-restore``)."""
-    sys.exit(main())
+def restore_photos(args) -> int:
+    """The command: checks, loads the model, restores every input, prints the summary."""
+    from tqdm import tqdm
+
+    def say(msg: str) -> None:
+        tqdm.write(msg, file=sys.stderr)
+
+    check_args(args)
+    out_root = Path(args.output)
+    names = find_inputs(Path(args.input), out_root, say)
+    cli.import_tensorflow_quietly(args.verbose)
+    pipeline = build_pipeline(args)
+    outputs = _Outputs(out_root, args.ext, args.overwrite, say, names)
+    stats = RunStats()
+    restorer = Restorer(pipeline, outputs, names, stats, say)
+    batcher = PhotoBatcher(args.batch_size, args.num_samples)
+    for path in tqdm(list(names), desc="restoring", unit="img", disable=args.quiet, file=sys.stderr):
+        job = restorer.prepare(path)
+        if job is not None and batcher.add(path, job):
+            restorer.restore(batcher.take())
+    restorer.restore(batcher.take())
+    print(stats.summary(outputs.kept, out_root), flush=True)
+    return 1 if stats.failed else 0
+
+
+def main(argv=None) -> int:
+    """``faceres-restore`` / ``python -m faceres_tf.restore``; returns the exit status."""
+    return cli.run(restore_photos, build_parser(), argv, tensorflow=False)
 
 
 if __name__ == "__main__":
-    run()
+    sys.exit(main())

@@ -13,6 +13,7 @@ import types
 import numpy as np
 import pytest
 
+from faceres_tf.errors import UserError
 from faceres_tf.metrics import convert_lpips_weights as conv
 
 
@@ -66,7 +67,7 @@ def test_old_torch_without_weights_only_is_refused(monkeypatch, tmp_path):
             return pickle.load(fh)
 
     _fake_torch(monkeypatch, old_load, version="1.12.1")
-    with pytest.raises(SystemExit, match=r"PyTorch 1.12.1 cannot load .*evil.pth safely"):
+    with pytest.raises(UserError, match=r"PyTorch 1.12.1 cannot load .*evil.pth safely"):
         conv.load_torch_state_dict(str(path))
     assert not ran.exists()  # nothing from the file was executed
     old_load(str(path))  # the previous call, torch.load(path) on old torch, would have run it
@@ -79,6 +80,6 @@ def test_file_needing_more_than_tensors_is_refused(monkeypatch, tmp_path):
         raise pickle.UnpicklingError("Weights only load failed: unsupported global builtins.open")
 
     _fake_torch(monkeypatch, strict_load)
-    with pytest.raises(SystemExit, match="not loadable as plain tensors with "
+    with pytest.raises(UserError, match="not loadable as plain tensors with "
                                          r"torch.load\(weights_only=True\).*UnpicklingError"):
         conv.load_torch_state_dict(str(tmp_path / "evil.pth"))

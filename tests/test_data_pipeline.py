@@ -239,7 +239,7 @@ def test_validation_pairs_are_fixed(faces_dir):
 def test_tfrecord_prepare_round_trip(faces_dir, tmp_path, capsys):
     out = tmp_path / "shards"
     rc = prepare_cli.main(["--input", str(faces_dir), "--output", str(out), "--resolution",
-                           str(R), "--shard_size", "4", "--no_progress"])
+                           str(R), "--shard_size", "4", "--quiet"])
     assert rc == 0
     assert "wrote 6 faces" in capsys.readouterr().out
     shards = list_shards(out)
@@ -314,7 +314,7 @@ def test_corrupt_payload_in_intact_shard_is_named(faces_dir, tmp_path):
 def test_prepare_cli_reports_empty_input(tmp_path, capsys):
     (tmp_path / "in").mkdir()
     rc = prepare_cli.main(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "o"),
-                           "--resolution", "16", "--no_progress"])
+                           "--resolution", "16", "--quiet"])
     assert rc == 2 and "No images" in capsys.readouterr().err
 
 

@@ -96,7 +96,7 @@ def test_cli_main_with_dlib_on_real_faces(tmp_path):
         _write(rest, f"{i}.png", cv2.GaussianBlur(face, (0, 0), 1.0))
     out = tmp_path / "res.json"
     code = evaluate.main(["--restored", str(rest), "--gt", str(gt), "--metrics=psnr,ssim,ipr",
-                          "--k=1", "--out", str(out), "--no_progress"])
+                          "--k=1", "--output", str(out), "--quiet"])
     assert code == 0
     report = json.loads(out.read_text())
     assert report["id_net"] == "dlib" and report["n_pairs"] == 4
@@ -104,8 +104,8 @@ def test_cli_main_with_dlib_on_real_faces(tmp_path):
     assert out.with_suffix(".csv").is_file() and (tmp_path / "res_per_image.csv").is_file()
     # Existing results are kept unless --overwrite.
     before = out.read_text()
-    args = ["--restored", str(rest), "--gt", str(gt), "--metrics=psnr", "--out", str(out),
-            "--no_progress"]
+    args = ["--restored", str(rest), "--gt", str(gt), "--metrics=psnr", "--output", str(out),
+            "--quiet"]
     assert evaluate.main(args) == 2
     assert out.read_text() == before
     assert evaluate.main(args + ["--overwrite"]) == 0
@@ -117,7 +117,7 @@ def test_cli_empty_and_missing_folders(tmp_path, capsys):
     (tmp_path / "b").mkdir()
     out = tmp_path / "r.json"
     assert evaluate.main(["--restored", str(tmp_path / "a"), "--gt", str(tmp_path / "b"),
-                          "--metrics=psnr", "--out", str(out)]) == 2
+                          "--metrics=psnr", "--output", str(out)]) == 2
     assert "no image pairs" in json.loads(out.read_text())["errors"]["all"]
     assert evaluate.main(["--restored", str(tmp_path / "nope"), "--gt", str(tmp_path / "b")]) == 2
     assert "not a folder" in capsys.readouterr().err
@@ -152,7 +152,7 @@ def test_identical_images_give_valid_json_with_null(tmp_path, capsys):
         _write(tmp_path / "restored", f"{name}.png", rest)
     out = tmp_path / "res.json"
     args = ["--restored", str(tmp_path / "restored"), "--gt", str(tmp_path / "gt"),
-            "--metrics=psnr,ssim", "--no_progress", "--out", str(out)]
+            "--metrics=psnr,ssim", "--quiet", "--output", str(out)]
     # some pairs identical: the mean leaves them out and stays finite
     assert evaluate.main(args) == 0
     report = _strict_json(out.read_text())
@@ -176,6 +176,6 @@ def test_out_that_is_an_input_is_refused(folders, tmp_path, capsys):
     target = gt / "0000.png"
     before = target.read_bytes()
     assert evaluate.main(["--restored", str(rest), "--gt", str(gt), "--metrics=psnr",
-                          "--out", str(target), "--overwrite", "--no_progress"]) == 2
+                          "--output", str(target), "--overwrite", "--quiet"]) == 2
     assert "is one of the inputs" in capsys.readouterr().err
     assert target.read_bytes() == before

@@ -128,7 +128,7 @@ def test_export_driver_refuses_overwrite_and_writes_info(generator, tmp_path):
     from experiments import export as driver
 
     out = tmp_path / "exported"
-    flags.FLAGS(["export", f"--workdir={run}", f"--out={out}", "--format=saved_model"])
+    flags.FLAGS(["export", f"--workdir={run}", f"--output={out}", "--format=saved_model"])
     try:
         assert driver.main([]) == 0
         info = json.loads((out / "export_info.json").read_text())
@@ -137,7 +137,7 @@ def test_export_driver_refuses_overwrite_and_writes_info(generator, tmp_path):
         assert driver.main([]) == 2  # exists, no --overwrite
         (tmp_path / "other").mkdir()
         (tmp_path / "other" / "keep.txt").write_text("x")
-        flags.FLAGS(["export", f"--workdir={run}", f"--out={tmp_path / 'other'}", "--overwrite"])
+        flags.FLAGS(["export", f"--workdir={run}", f"--output={tmp_path / 'other'}", "--overwrite"])
         assert driver.main([]) == 2  # never deletes a folder that is not an export
         assert (tmp_path / "other" / "keep.txt").exists()
     finally:

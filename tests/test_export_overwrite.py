@@ -46,7 +46,7 @@ def test_export_onto_an_ordinary_file_is_refused_even_with_overwrite(run_dir, tm
 
     # the same through the driver (its own process: its flags stand alone): one line, exit 2
     proc = subprocess.run([sys.executable, "-m", "experiments.export", f"--workdir={run_dir}",
-                           f"--out={photo}", "--overwrite", "--format=saved_model"],
+                           f"--output={photo}", "--overwrite", "--format=saved_model"],
                           cwd=REPO, capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     assert proc.returncode == 2, proc.stderr[-2000:]

@@ -71,12 +71,12 @@ def test_bundle_cli_from_a_run_dir(tmp_path, capsys):
         + json.dumps({"step": 20, "images_per_sec": 8.0, "time": 2.0}) + "\n")
     tf.train.Checkpoint(generator_ema=g).save(str(run / "checkpoints" / "ckpt"))
     out = tmp_path / "bundles"
-    assert bundle.main(["--checkpoint", str(run), "--name", "m", "--folder", str(out)]) == 0
+    assert bundle.main(["--checkpoint", str(run), "--name", "m", "--output", str(out)]) == 0
     info = pretrained.model_info("m", folder=out)["info"]
     # 10 steps x 4 images at 4 img/s + 10 steps x 4 images at 8 img/s
     assert info["train_steps"] == 20 and info["images_seen"] == 80
     assert info["train_wall_seconds"] == pytest.approx(15.0)
-    assert bundle.main(["--checkpoint", str(run), "--name", "m", "--folder", str(out)]) == 2
+    assert bundle.main(["--checkpoint", str(run), "--name", "m", "--output", str(out)]) == 2
     assert "exists" in capsys.readouterr().err
 
 

@@ -70,11 +70,13 @@ def photos(tmp_path_factory):
 
 
 def _run(capsys, *args):
+    """Runs the CLI; returns (exit status, stdout + stderr, summary counts).
+    The summary is stdout's only line; messages about photos are on stderr."""
     rc = restore.main([*map(str, args), "--quiet"])
-    out = capsys.readouterr().out
-    m = SUMMARY.search(out)
-    assert m, out
-    return rc, out, tuple(int(v) for v in m.groups())
+    cap = capsys.readouterr()
+    m = SUMMARY.search(cap.out)
+    assert m and len(cap.out.strip().splitlines()) == 1, (cap.out, cap.err)
+    return rc, cap.out + cap.err, tuple(int(v) for v in m.groups())
 
 
 def test_folder_with_bad_inputs(models, photos, tmp_path, capsys):
@@ -188,16 +190,16 @@ def test_face_filters_center_face_and_upscale(models, tmp_path, capsys):
 def test_usage_errors(models, tmp_path, capsys):
     assert restore.main(["--input", str(tmp_path / "missing"), "--output", str(tmp_path / "o"),
                          "--saved_model", models["saved_model"]]) == 2
-    assert "does not exist" in capsys.readouterr().out
+    assert "does not exist" in capsys.readouterr().err
     (tmp_path / "x.png").write_bytes(b"")
     assert restore.main(["--input", str(tmp_path / "x.png"), "--output", str(tmp_path / "o"),
                          "--saved_model", str(tmp_path)]) == 2
-    assert "no saved_model.pb" in capsys.readouterr().out
+    assert "no saved_model.pb" in capsys.readouterr().err
     assert restore.main(["--input", str(tmp_path / "x.png"), "--output", str(tmp_path / "o"),
                          "--saved_model", models["saved_model"], "--seed", "-1", "--num_samples", "2"]) == 2
-    assert "zero noise" in capsys.readouterr().out
+    assert "zero noise" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # argparse: at most one model source
         restore.main(["--input", "a", "--output", "b", "--checkpoint", "c", "--saved_model", "d"])
     # no model source: the bundled model is the default; the missing input is the error
     assert restore.main(["--input", str(tmp_path / "a"), "--output", str(tmp_path / "b")]) == 2
-    assert "does not exist" in capsys.readouterr().out
+    assert "does not exist" in capsys.readouterr().err

@@ -47,7 +47,8 @@ def faces(tmp_path):
 
 def _restore(capsys, *args):
     rc = restore.main([*map(str, args), "--aligned", "--quiet"])
-    return rc, capsys.readouterr().out
+    cap = capsys.readouterr()
+    return rc, cap.out + cap.err
 
 
 def _pngs(folder: Path) -> list:

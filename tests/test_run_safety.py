@@ -256,7 +256,7 @@ def test_resume_supersedes_later_records_and_removes_temporaries(run, caplog):
 # --------------------------------------------------------------- defects 2 + 11, with kill -9
 def _driver(workdir, steps, *extra):
     return [sys.executable, "-m", "experiments.train", "--preset=test", f"--workdir={workdir}",
-            f"--steps={steps}", "--noprogress", *extra]
+            f"--steps={steps}", "--quiet", *extra]
 
 
 def _wait_for(pred, proc, timeout=300):
@@ -415,7 +415,7 @@ def _run_driver(main, argv, capsys):
 def test_training_cli_user_errors_are_one_line_exit_2_and_create_nothing(
         tmp_path, capsys, extra, expected):
     workdir = tmp_path / "run"
-    argv = ["train", "--preset=test", f"--workdir={workdir}", "--steps=5", "--noprogress",
+    argv = ["train", "--preset=test", f"--workdir={workdir}", "--steps=5", "--quiet",
             f"--data_dir={REPO / 'data' / 'train'}"]
     argv += [e.format(tmp=tmp_path) for e in extra]
     rc, out, err = _run_driver(train_driver.main, argv, capsys)
@@ -432,7 +432,7 @@ def test_training_cli_keeps_the_traceback_of_a_real_bug(tmp_path, capsys, monkey
         raise RuntimeError("a bug in the trainer")
 
     monkeypatch.setattr(faceres_tf.training, "train", broken_train)
-    argv = ["train", "--preset=test", f"--workdir={tmp_path / 'run'}", "--noprogress",
+    argv = ["train", "--preset=test", f"--workdir={tmp_path / 'run'}", "--quiet",
             f"--data_dir={REPO / 'data' / 'train'}"]
     with pytest.raises(RuntimeError, match="a bug in the trainer"):  # not swallowed, not exit 2
         _run_driver(train_driver.main, argv, capsys)

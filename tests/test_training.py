@@ -21,7 +21,7 @@ ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
 
 def _train_cmd(workdir, steps, *extra):
     return [sys.executable, "-m", "experiments.train", "--preset=test", f"--workdir={workdir}",
-            f"--steps={steps}", "--noprogress", *extra]
+            f"--steps={steps}", "--quiet", *extra]
 
 
 def _run(cmd, timeout=240, env=None):

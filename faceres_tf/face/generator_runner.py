@@ -34,8 +34,10 @@ from typing import Callable
 
 import numpy as np
 
+from faceres_tf.errors import UserError
 
-class ModelLoadError(RuntimeError):
+
+class ModelLoadError(UserError, RuntimeError):
     """The model could not be loaded (message says what to check)."""
 
 
@@ -132,7 +134,7 @@ class GeneratorRunner:
         if not os.path.isfile(os.path.join(path, "saved_model.pb")):
             raise ModelLoadError(
                 f"--saved_model {path}: no saved_model.pb there; export one with "
-                f"`python -m experiments.export --workdir RUN_DIR --out DIR`"
+                f"`python -m experiments.export --workdir RUN_DIR --output DIR`"
             )
         try:
             loaded = tf.saved_model.load(str(path))

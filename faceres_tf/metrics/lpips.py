@@ -34,7 +34,7 @@ SCALE = np.array([0.458, 0.448, 0.450], np.float32)
 LPIPS_HELP = (
     "LPIPS (VGG): weights file not found. Create it once from the PyTorch files with\n"
     "  python -m faceres_tf.metrics.convert_lpips_weights --lin vgg.pth "
-    "--vgg vgg16-397923af.pth --out lpips_vgg.npz\n"
+    "--vgg vgg16-397923af.pth --output lpips_vgg.npz\n"
     "(vgg.pth: lpips/weights/v0.1/vgg.pth from the 'lpips' package; vgg16-397923af.pth: "
     "torchvision's ImageNet VGG16), then pass --lpips_weights lpips_vgg.npz. "
     "This machine does not download weights."

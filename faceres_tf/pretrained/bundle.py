@@ -1,10 +1,10 @@
 """Bundle a training run's EMA generator as a pretrained model.
 
     python -m faceres_tf.pretrained.bundle --checkpoint RUN_DIR --name NAME \
-        [--info extra.json] [--folder DIR] [--overwrite]
+        [--info extra.json] [--output DIR] [--overwrite]
 
 Writes ``NAME.json`` and ``NAME.weights.npz`` (float16) into the package's
-``pretrained/`` folder (or ``--folder``); ``load_pretrained(NAME)`` reads them.
+``pretrained/`` folder (or ``--output``); ``load_pretrained(NAME)`` reads them.
 The record holds the run's config, training steps, images seen, the training
 wall time measured from ``metrics.jsonl``, the git commits of every
 (re)start, and anything in ``--info`` (e.g. measured quality numbers).
@@ -12,13 +12,12 @@ wall time measured from ``metrics.jsonl``, the git commits of every
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from faceres_tf import cli
+from faceres_tf.errors import UserError
 
 
 def training_record(run_dir: Path) -> dict:
@@ -53,31 +52,30 @@ def training_record(run_dir: Path) -> dict:
     return info
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m faceres_tf.pretrained.bundle",
-                                description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def build_parser() -> cli.Parser:
+    p = cli.make_parser(
+        "python -m faceres_tf.pretrained.bundle", __doc__.split("\n\n")[0],
+        output=dict(default=None, help="output folder (default: the package's pretrained/)"),
+        overwrite="replace an existing bundle of the same --name")
     p.add_argument("--checkpoint", required=True, help="training run directory")
     p.add_argument("--name", required=True, help="bundle name, e.g. rdfr_cpu128")
     p.add_argument("--info", default=None, help="JSON file merged into the record")
-    p.add_argument("--folder", default=None, help="output folder (default: the package's)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
-    args = p.parse_args(argv)
+    return p
 
+
+def bundle_command(args) -> int:
+    """The command: loads the run's EMA generator, writes the bundle."""
     from faceres_tf import pretrained
     from faceres_tf.training import load_generator
 
     run_dir = Path(args.checkpoint)
-    folder = Path(args.folder) if args.folder else Path(pretrained.__file__).parent
+    folder = Path(args.output) if args.output else Path(pretrained.__file__).parent
     if (folder / f"{args.name}.weights.npz").exists() and not args.overwrite:
-        print(f"error: {folder / (args.name + '.weights.npz')} exists; pass --overwrite to "
-              "replace it", file=sys.stderr)
-        return 2
+        raise UserError(f"{folder / (args.name + '.weights.npz')} exists; pass --overwrite to replace it")
     try:
         generator, cfg = load_generator(run_dir)
     except (OSError, ValueError) as e:
-        print(f"error: --checkpoint {run_dir}: {e}", file=sys.stderr)
-        return 2
+        raise UserError(f"--checkpoint {run_dir}: {e}") from None
     info = training_record(run_dir)
     if args.info:
         info.update(json.loads(Path(args.info).read_text()))
@@ -86,6 +84,11 @@ def main(argv=None) -> int:
     print(f"wrote {meta} and {weights} ({size:.1f} MiB); step {info['train_steps']}, "
           f"{info['images_seen']} images")
     return 0
+
+
+def main(argv=None) -> int:
+    """``python -m faceres_tf.pretrained.bundle``; returns the exit status."""
+    return cli.run(bundle_command, build_parser(), argv)
 
 
 if __name__ == "__main__":
