@@ -7,7 +7,7 @@ Writes ``NAME.json`` and ``NAME.weights.npz`` (float16) into the package's
 ``pretrained/`` folder (or ``--output``); ``load_pretrained(NAME)`` reads them.
 The record holds the run's config, training steps, images seen, the training
 wall time measured from ``metrics.jsonl``, the git commits of every
-(re)start, and anything in ``--info`` (e.g. measured quality numbers).
+(re)start, the config changes made on resume (with their steps), and anything in ``--info`` (e.g. measured quality numbers).
 """
 
 from __future__ import annotations
@@ -44,9 +44,13 @@ def training_record(run_dir: Path) -> dict:
     info = {}
     run_info = run_dir / "run_info.json"
     if run_info.is_file():
-        sessions = json.loads(run_info.read_text()).get("sessions", [])
+        record = json.loads(run_info.read_text())
+        sessions = record.get("sessions", [])
         info["git_commits"] = sorted({s.get("git_commit", "?") for s in sessions})
         info["restarts"] = max(0, len(sessions) - 1)
+        # the schedule: every accepted mid-run change (e.g. alpha / lr) and its step
+        info["config_history"] = [{"step": h["step"], "changes": h["changes"]}
+                                  for h in record.get("config_history", [])]
     info.update(train_steps=last, images_seen=last * batch,
                 train_wall_seconds=round(seconds, 1), batch_size=batch)
     return info
