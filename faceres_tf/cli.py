@@ -50,6 +50,7 @@ EXIT_INTERRUPTED = 130
 RENAMED_FLAGS = {
     "--out": "--output", "--no_progress": "--quiet", "--noprogress": "--quiet",
     "--progress": "--noquiet", "--folder": "--output",
+    "--src": "--input", "--dst": "--output",
 }
 
 

@@ -26,6 +26,7 @@ ARGPARSE = {
                               ["--lin", "a", "--vgg", "b", "-o", "c.npz"]),
     "faceres_tf.pretrained.bundle": (["-o OUTPUT, --output OUTPUT", "--overwrite", "--verbose"],
                                      ["--checkpoint", "a", "--name", "b"]),
+    "faceres_tf.data.make_samples": (["-i INPUT, --input INPUT", "-o OUTPUT, --output OUTPUT", "--verbose"], []),
 }
 # the same commands started as modules (python -m), for their `if __name__ == "__main__"`
 MODULES = {"faceres_tf.restore": "faceres-restore", "faceres_tf.evaluate": "faceres-evaluate",

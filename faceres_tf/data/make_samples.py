@@ -1,6 +1,6 @@
 """Regenerates the bundled sample faces in ``data/`` from ``../shared/data``.
 
-    python -m faceres_tf.data.make_samples [--src ../shared/data] [--dst data]
+    python -m faceres_tf.data.make_samples [--input ../shared/data] [--output data]
 
 * ``data/train`` (49) and ``data/val`` (9): high-quality aligned faces
   (CelebA-HQ from clovaai/stargan-v2, FFHQ from yangxy/GPEN and
@@ -20,7 +20,6 @@ set as ``gpen_ffhq10/00003.png``: it is dropped.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -130,7 +129,7 @@ _README_HEAD = """\
 
 Small, offline data so that `make train` (the `tiny` preset), the tests and the
 restoration demo run on a fresh machine. Regenerate with
-`python -m faceres_tf.data.make_samples --src ../shared/data --dst data`.
+`python -m faceres_tf.data.make_samples --input ../shared/data --output data`.
 
 **Licence: non-commercial research use only.** These are photos of real people
 from research datasets. CelebA / CelebA-HQ allow non-commercial research use only
@@ -194,16 +193,31 @@ def _readme(rows) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
+def build_parser():
+    from faceres_tf import cli
+
     here = Path(__file__).resolve().parents[2]
-    parser = argparse.ArgumentParser(prog="python -m faceres_tf.data.make_samples",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--src", default=str(here.parent / "shared" / "data"))
-    parser.add_argument("--dst", default=str(here / "data"))
-    args = parser.parse_args(argv)
-    counts = make_samples(args.src, args.dst)
-    print(f"wrote {counts} to {args.dst}")
+    return cli.make_parser(
+        "python -m faceres_tf.data.make_samples", __doc__.split("\n\n")[0],
+        input=dict(default=str(here.parent / "shared" / "data"), help="the shared data folder (sources)"),
+        output=dict(default=str(here / "data"), help="the repository's data/ folder"))
+
+
+def _command(args) -> int:
+    if not Path(args.input).is_dir():
+        from faceres_tf.errors import UserError
+
+        raise UserError(f"--input {args.input}: no such folder (the shared data folder, e.g. ../shared/data)")
+    counts = make_samples(args.input, args.output)
+    print(f"wrote {counts} to {args.output}")
     return 0
+
+
+def main(argv=None) -> int:
+    """``python -m faceres_tf.data.make_samples``; returns the exit status."""
+    from faceres_tf import cli
+
+    return cli.run(_command, build_parser(), argv, tensorflow=False)
 
 
 if __name__ == "__main__":
