@@ -7,7 +7,8 @@ Writes ``NAME.json`` and ``NAME.weights.npz`` (float16) into the package's
 ``pretrained/`` folder (or ``--output``); ``load_pretrained(NAME)`` reads them.
 The record holds the run's config, training steps, images seen, the training
 wall time measured from ``metrics.jsonl``, the git commits of every
-(re)start, the config changes made on resume (with their steps), and anything in ``--info`` (e.g. measured quality numbers).
+(re)start, the config changes made on resume (with their steps), and anything
+in ``--info`` (e.g. measured quality numbers).
 """
 
 from __future__ import annotations
