@@ -196,11 +196,26 @@ def learning_curve(opts, flags_) -> list:
         print(json.dumps(row), flush=True)
     rows.append({"step": 0, "images": 0, "label": "degraded input", **base})
     reports.write_csv(workdir / "curve.csv", rows, ["step", "images", "label", *FIELDS])
-    _plot_curve(workdir / "curve.png", rows[:-1], base)
+    _plot_curve(workdir / "curve.png", rows[:-1], base, schedule_changes(run_dir, cfg.train.batch_size))
     return rows
 
 
-def _plot_curve(path, rows, base) -> None:
+def schedule_changes(run_dir: Path, batch_size: int) -> list:
+    """``[(images, "loss.alpha 0.1→0.02, ...")]``: the training-setting changes
+    accepted on resume (``run_info.json`` ``config_history``), for the plot."""
+    info = Path(run_dir) / "run_info.json"
+    history = json.loads(info.read_text()).get("config_history", []) if info.is_file() else []
+    marks = []
+    for h in history:
+        fields = h.get("training_fields_changed", [])
+        if fields:
+            text = ", ".join(f"{k.split('.')[-1]} {h['changes'][k]['old']:g}→{h['changes'][k]['new']:g}"
+                             for k in fields if isinstance(h["changes"][k]["new"], (int, float)))
+            marks.append((int(h["step"]) * batch_size, text))
+    return marks
+
+
+def _plot_curve(path, rows, base, marks=()) -> None:
     panels = [("psnr", "PSNR (dB)"), ("ssim", "SSIM"), ("id_dist", "identity distance (dlib)")]
 
     def draw(fig, ax):
@@ -213,6 +228,11 @@ def _plot_curve(path, rows, base) -> None:
                    label="restored (EMA G)")
             if base.get(key) is not None:
                 a.axhline(base[key], color="gray", ls="--", label="degraded input")
+            for images_at, text in marks:
+                a.axvline(images_at / 1000, color="tab:red", ls=":", lw=1)
+                if i == 0:
+                    a.annotate(text, (images_at / 1000, 0.02), xycoords=("data", "axes fraction"),
+                               rotation=90, fontsize=7, color="tab:red", ha="right", va="bottom")
             a.set_xlabel("training images (thousands)")
             a.set_ylabel(label)
             a.grid(alpha=0.3)
