@@ -27,7 +27,6 @@ it to ``--out`` (default benchmarks/results/generator.md).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -40,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tensorflow as tf  # noqa: E402
-from machine import conv_cases, cpu_info, interleaved_times, load_average  # noqa: E402
+from machine import conv_cases, cpu_info, emit, interleaved_times, load_average  # noqa: E402
 
 import faceres_tf  # noqa: E402
 
@@ -163,14 +162,7 @@ def main():
             "load_before": load_before, "load_after": load_after,
             "date": time.strftime("%Y-%m-%d %H:%M")})
     _add_bf16_ratios(results)
-    if args.json:
-        for res in results:
-            print(json.dumps(res))
-        return
-    text = _markdown(results, args)
-    print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
+    emit(results, "" if args.json else _markdown(results, args), args.out, args.json)
 
 
 def _markdown(results, args) -> str:

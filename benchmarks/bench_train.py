@@ -23,7 +23,6 @@ take at the measured speed. Writes benchmarks/results/train_<preset>.md unless
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -37,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tensorflow as tf  # noqa: E402
-from machine import cpu_info, interleaved_times, load_average  # noqa: E402
+from machine import cpu_info, emit, interleaved_times, load_average  # noqa: E402
 
 from faceres_tf import presets  # noqa: E402
 from faceres_tf.config import override  # noqa: E402
@@ -128,15 +127,8 @@ def main():
             ratio = results[1][f"images_per_sec{sfx}"] / results[0][f"images_per_sec{sfx}"]
             for res in results:
                 res[f"bf16_speedup_vs_fp32{sfx}"] = round(ratio, 3)
-    if args.json:
-        for res in results:
-            print(json.dumps(res))
-        return
-    text = _markdown(results, args)
-    print(text)
-    out = Path(__file__).parent / "results" / f"train_{args.preset}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    emit(results, "" if args.json else _markdown(results, args),
+         Path(__file__).parent / "results" / f"train_{args.preset}.md", args.json)
 
 
 def _markdown(results, args) -> str:

@@ -85,3 +85,17 @@ def conv_cases(shapes, dtype_name: str, batch: int = 1) -> dict:
         flops = 2.0 * batch * side * side * cin * cout * 9
         cases[f"conv{side}x{side}x{cin}->{cout}"] = ((lambda fn=fn: fn()), flops)  # eager = synchronous
     return cases
+
+
+def emit(results: list, markdown: str, out: Path | str, as_json: bool) -> None:
+    """Prints the results: one JSON line each with ``as_json``; otherwise the
+    markdown table, also written to ``out``."""
+    import json
+
+    if as_json:
+        for res in results:
+            print(json.dumps(res))
+        return
+    print(markdown)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(markdown)
