@@ -55,11 +55,20 @@ class Timed:
             self.total += time.perf_counter() - t
 
 
+def _default_out(args) -> Path:
+    """restore.md / restore_bf16.md for paper_512 (the names of earlier results), else per preset."""
+    name = {"fp32": "restore.md", "bf16": "restore_bf16.md"}[args.precision] if args.preset == "paper_512" \
+        else f"restore_{args.preset}_{args.precision}.md"
+    return ROOT / "benchmarks" / "results" / name
+
+
 def _parse_args():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--preset", default="paper_512")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    ap = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--preset", default="paper_512", help="generator preset (random weights; timing only)")
+    ap.add_argument("--repeats", type=int, default=3, help="runs per photo (the median is reported)")
+    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="compute precision")
+    ap.add_argument("--out", default=None, help="markdown file to write (default: benchmarks/results/"
+                    "restore.md for paper_512 fp32, else restore_<preset>_<precision>.md)")
     return ap.parse_args()
 
 
@@ -189,8 +198,7 @@ def main() -> None:
         rows.append(_time_photo(pipe, runner, detector, label, path, args.repeats, tmp))
 
     lines = _markdown(args, rows, r, build_s, net1)
-    out = ROOT / "benchmarks" / "results" / ("restore.md" if args.precision == "fp32" else
-                                             f"restore_{args.precision}.md")
+    out = Path(args.out) if args.out else _default_out(args)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")
