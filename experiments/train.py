@@ -60,12 +60,12 @@ def config_from_flags():
 def train_from_flags() -> int:
     cfg = config_from_flags()
     options.setup_devices(FLAGS.cpu_replicas)
-    from faceres_tf.training import make_strategy, train
+    from faceres_tf.training import make_strategy, strategy_name, train
 
     strategy = make_strategy(FLAGS.strategy)
     print(f"preset={cfg.name} resolution={cfg.model.resolution} num_skips={cfg.model.num_skips} "
           f"batch={cfg.train.batch_size} steps={cfg.train.steps} perceptual={cfg.loss.perceptual} "
-          f"strategy={type(strategy).__name__} replicas={strategy.num_replicas_in_sync}")
+          f"strategy={strategy_name(strategy)} replicas={strategy.num_replicas_in_sync}")
     if cfg.loss.perceptual == "off":
         print("Note: the perceptual (VGG19 feature + style) loss is OFF for this run "
               "(recorded in config.json).")

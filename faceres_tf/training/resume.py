@@ -33,7 +33,7 @@ from faceres_tf.errors import RunDirError, UserError
 from faceres_tf.training import checkpoint as ckpt_lib
 from faceres_tf.training import run_dir as rd
 from faceres_tf.training.run_lock import RunLock
-from faceres_tf.training.strategy import is_chief, make_strategy
+from faceres_tf.training.strategy import is_chief, make_strategy, strategy_name
 from faceres_tf.training.trainer import Trainer, TrainResult
 
 logger = logging.getLogger("faceres_tf.train")
@@ -135,7 +135,7 @@ def record_session(trainer, step: int, changes: dict, steps: int | None) -> None
     saved = cfg.to_dict()
     saved["resolved"] = {"perceptual_weights": str(trainer.perceptual_source)}
     rd.record_session(trainer.run_dir, saved, step, changes, {
-        "strategy": type(strategy).__name__,
+        "strategy": strategy_name(strategy),
         "replicas": strategy.num_replicas_in_sync,
         "tensorflow": tf.__version__,
         "keras": keras.__version__,

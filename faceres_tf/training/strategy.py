@@ -47,6 +47,16 @@ def make_strategy(kind: str = "auto") -> tf.distribute.Strategy:
     return tf.distribute.MirroredStrategy(cpus)
 
 
+def strategy_name(strategy: tf.distribute.Strategy) -> str:
+    """The public name of ``strategy`` (``MultiWorkerMirroredStrategy`` is a
+    ``CollectiveAllReduceStrategy`` inside TensorFlow; logs and run records use
+    the names of TensorFlow's documentation)."""
+    for name in ("MultiWorkerMirroredStrategy", "MirroredStrategy", "OneDeviceStrategy"):
+        if isinstance(strategy, getattr(tf.distribute, name)):  # the exported class keeps its inner name
+            return name
+    return type(strategy).__name__
+
+
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
     """True on the process that writes checkpoints, logs and samples."""
     resolver = getattr(strategy, "cluster_resolver", None)
