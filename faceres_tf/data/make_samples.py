@@ -25,6 +25,9 @@ from pathlib import Path
 
 from PIL import Image
 
+from faceres_tf import cli
+from faceres_tf.errors import UserError
+
 SIZE = 256
 
 # (set folder, source repo, path in repo, commit, licence note)
@@ -194,8 +197,6 @@ def _readme(rows) -> str:
 
 
 def build_parser():
-    from faceres_tf import cli
-
     here = Path(__file__).resolve().parents[2]
     return cli.make_parser(
         "python -m faceres_tf.data.make_samples", __doc__.split("\n\n")[0],
@@ -205,8 +206,6 @@ def build_parser():
 
 def _command(args) -> int:
     if not Path(args.input).is_dir():
-        from faceres_tf.errors import UserError
-
         raise UserError(f"--input {args.input}: no such folder (the shared data folder, e.g. ../shared/data)")
     counts = make_samples(args.input, args.output)
     print(f"wrote {counts} to {args.output}")
@@ -215,8 +214,6 @@ def _command(args) -> int:
 
 def main(argv=None) -> int:
     """``python -m faceres_tf.data.make_samples``; returns the exit status."""
-    from faceres_tf import cli
-
     return cli.run(_command, build_parser(), argv, tensorflow=False)
 
 
