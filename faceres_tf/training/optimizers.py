@@ -26,6 +26,11 @@ def d_optimizer_settings(cfg: Config) -> tuple:
     return t.lr * c, t.beta1 ** c, t.beta2 ** c
 
 
+def learning_rates(cfg: Config) -> tuple:
+    """(G's, D's) Adam learning rate for ``cfg``; D's with the lazy-R1 correction."""
+    return float(cfg.train.lr), float(d_optimizer_settings(cfg)[0])
+
+
 def build_optimizers(cfg: Config, g_variables, d_variables) -> tuple:
     """(G's Adam, D's Adam), built for ``g_variables`` / ``d_variables`` and
     wrapped for loss scaling under ``train.mixed_precision``. Call it inside
