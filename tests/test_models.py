@@ -22,6 +22,7 @@ PINNED = {
     "paper_256": (40_517_199, 21_380_865),
     "tiny": (608_843, 326_785),
     "cpu_128": (6_946_893, 4_102_529),
+    "cpu_256": (6_977_314, 4_109_505),
     "test": (25_897, 15_937),
 }
 
@@ -35,6 +36,7 @@ VARIABLE_LAYOUT = {
     "tiny": ("b17a340b0309bc01", "6be1db57951b5620"),
     "test": ("3ed7554eb80ca0d6", "f18e1491925a4462"),
     "cpu_128": ("3615bd7cebbdf40b", "bab6fc5f0bceb458"),
+    "cpu_256": ("d61245892a05e90a", "226f031471436e93"),
 }
 LEGACY = Path(__file__).parent / "data" / "legacy_test_ckpt"
 
@@ -247,3 +249,60 @@ def test_keras_save_load_round_trip(tmp_path):
         else:
             inp = x
         np.testing.assert_array_equal(model(inp).numpy(), loaded(inp).numpy())
+
+
+def _tiny_cfg(**model_fields):
+    cfg = presets.get("test")
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **model_fields))
+
+
+def test_fidelity_input_scales_the_skips():
+    """w = 1 (or no fidelity given) is the model without the knob, with the
+    same weights; w = 0 is the model whose skip features are all zero."""
+    with_knob = faceres_tf.build_generator(_tiny_cfg(fidelity_input=True))
+    plain = faceres_tf.build_generator(_tiny_cfg())
+    assert [(v.path, tuple(v.shape)) for v in with_knob.weights] == [
+        (v.path, tuple(v.shape)) for v in plain.weights]
+    plain.set_weights(with_knob.get_weights())
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (3, 32, 32, 3)).astype(np.float32)
+    seeds = np.array([1, 2, -1], np.int32)
+    ref = plain({"image": x, "noise_seed": seeds}).numpy()
+    default = with_knob({"image": x, "noise_seed": seeds}).numpy()
+    ones = with_knob({"image": x, "noise_seed": seeds, "fidelity": np.ones(3, np.float32)}).numpy()
+    np.testing.assert_allclose(default, ref, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(ones, ref, rtol=0, atol=1e-5)
+    # w = 0: the decoder sees zero skip features.
+    feats = with_knob.encoder(x)
+    dec_in = {"last_feature": feats["feature_4"], "modulation": feats["pooled"],
+              "noise_seed": tf.constant(seeds)}
+    for r in (8, 16):
+        dec_in[f"feature_{r}"] = tf.zeros_like(feats[f"feature_{r}"])
+    zero_ref = with_knob.decoder(dec_in).numpy()
+    zero = with_knob({"image": x, "noise_seed": seeds, "fidelity": np.zeros(3, np.float32)}).numpy()
+    np.testing.assert_allclose(zero, zero_ref, rtol=0, atol=1e-5)
+    assert np.abs(zero - ref).max() > 1e-3
+
+
+def test_lowres_rgb_adds_the_upsampled_lower_output():
+    """With model.lowres_rgb the output is the final ToRGB's plus the
+    r x r ToRGB's upsampled bilinearly; zeroing the final ToRGB leaves the latter."""
+    g = faceres_tf.build_generator(_tiny_cfg(lowres_rgb=16))
+    names = [v.path for v in g.weights]
+    assert "to_rgb_16x16/conv/kernel" in names and "to_rgb/conv/kernel" in names
+    for v in g.weights:
+        if v.path in ("to_rgb/conv/kernel", "to_rgb/bias"):
+            v.assign(tf.zeros_like(v))
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
+    out = g({"image": x, "noise_seed": np.array([-1, -1], np.int32)}).numpy()
+    dec = g.decoder
+    low = keras.Model(dec.inputs, dec.get_layer("to_rgb_16x16").output)
+    feats = g.encoder(x)
+    dec_in = {"last_feature": feats["feature_4"], "modulation": feats["pooled"],
+              "noise_seed": tf.constant([-1, -1], tf.int32)}
+    for r in (8, 16):
+        dec_in[f"feature_{r}"] = feats[f"feature_{r}"]
+    expected = tf.image.resize(low(dec_in), (32, 32), "bilinear").numpy()
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="lowres_rgb"):
+        faceres_tf.build_generator(_tiny_cfg(lowres_rgb=32))

@@ -73,6 +73,7 @@ class Decoder(ConfiguredModel):
             for r in skip_resolutions(cfg)
         }
         x = last
+        low_rgb = None
         for i, r in enumerate(decoder_resolutions(cfg)):
             block = StyleBlock(
                 decoder_channels(r, cfg),
@@ -88,7 +89,13 @@ class Decoder(ConfiguredModel):
             if noise_inputs:
                 maps = (noise[noise_name(2 * i)], noise[noise_name(2 * i + 1)])
             x = block(x, modulation, noise_seed=seed, skip=skips.get(r), noise=maps)
+            if r == cfg.lowres_rgb:
+                low_rgb = ToRGB(3, name=f"to_rgb_{r}x{r}")(x, modulation)
         rgb = ToRGB(3, name="to_rgb")(x, modulation)
+        if low_rgb is not None:  # StyleGAN2's skip-ToRGB: grown models start as the smaller one
+            factor = cfg.resolution // cfg.lowres_rgb
+            up = keras.layers.UpSampling2D(factor, interpolation="bilinear", name="lowres_rgb_up")(low_rgb)
+            rgb = keras.layers.Add(name="rgb_sum")([rgb, keras.ops.cast(up, rgb.dtype)])
         if cfg.tanh_output:
             rgb = keras.layers.Activation("tanh", name="tanh")(rgb)
         inputs = {"last_feature": last, "modulation": modulation}

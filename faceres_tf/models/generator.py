@@ -5,6 +5,7 @@ decoder with n skip connections and noise inputs (the stochastic model).
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from faceres_tf.config import Config
@@ -31,6 +32,10 @@ class Generator(ConfiguredModel):
         image: float32 (B, R, R, 3) degraded face in [-1, 1].
         noise_seed: int32 (B,) per-sample noise seed. Same seed -> same output
             (independent of the batch); a negative seed -> zero noise.
+        fidelity: float32 (B,) skip strength w in [0, 1], only when
+            ``model_config.fidelity_input``: every skip feature is multiplied
+            by w (1 = the paper's model; 0 = no skips). Optional in a call:
+            missing means w = 1.
 
     Output:
         float32 (B, R, R, 3) restored face, roughly [-1, 1] (clip for display),
@@ -56,15 +61,32 @@ class Generator(ConfiguredModel):
                 name="feature_quantizer",
             )(last)
         dec_in = {"last_feature": last, "modulation": feats["pooled"], **noise}
+        inputs = {"image": image, **noise}
+        if cfg.fidelity_input:
+            inputs["fidelity"] = keras.Input((), name="fidelity")
         for r in skip_resolutions(cfg):
-            dec_in[feature_name(r)] = feats[feature_name(r)]
+            feat = feats[feature_name(r)]
+            if cfg.fidelity_input:
+                w = ops.reshape(ops.cast(inputs["fidelity"], feat.dtype), (-1, 1, 1, 1))
+                feat = feat * w
+            dec_in[feature_name(r)] = feat
         restored = decoder(dec_in)
         if restored.dtype != "float32":  # mixed precision: float32 to the user
             restored = ops.cast(restored, "float32")
-        self._init_graph(cfg, {"image": image, **noise}, restored, "generator", kwargs)
+        self._init_graph(cfg, inputs, restored, "generator", kwargs)
         self.noise_inputs = bool(noise_inputs)
         self.encoder = encoder
         self.decoder = decoder
+
+    def __call__(self, inputs, *args, **kwargs):
+        if self.model_config.fidelity_input and isinstance(inputs, dict) and "fidelity" not in inputs:
+            image = inputs["image"]
+            if isinstance(image, np.ndarray):  # Keras refuses numpy mixed with tensors
+                ones = np.ones((image.shape[0],), np.float32)
+            else:
+                ones = ops.ones((ops.shape(image)[0],), "float32")
+            inputs = {**inputs, "fidelity": ones}
+        return super().__call__(inputs, *args, **kwargs)
 
 
 def build_generator(config, precision: str | None = None, noise_inputs: bool = False) -> Generator:

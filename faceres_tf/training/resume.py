@@ -32,6 +32,7 @@ from faceres_tf.config import Config, validate
 from faceres_tf.errors import RunDirError, UserError
 from faceres_tf.training import checkpoint as ckpt_lib
 from faceres_tf.training import run_dir as rd
+from faceres_tf.training.grow import init_generator
 from faceres_tf.training.run_lock import RunLock
 from faceres_tf.training.strategy import is_chief, make_strategy, strategy_name
 from faceres_tf.training.trainer import Trainer, TrainResult
@@ -71,7 +72,10 @@ def train(cfg: Config, workdir, strategy: tf.distribute.Strategy | None = None,
         trainer = Trainer(cfg, workdir, strategy, perceptual_extractor=perceptual_extractor)
         session.trainer = trainer
         step = trainer.restore()
-        record_session(trainer, step, session.changes, steps)
+        init = None
+        if step == 0 and not trainer.has_checkpoint and cfg.train.init_from:
+            init = init_generator([trainer.G, trainer.G_ema], cfg.train.init_from)
+        record_session(trainer, step, session.changes, steps, init)
         return trainer.fit(steps=steps, progress=progress, stop_after=stop_after)
 
 
@@ -128,9 +132,9 @@ def lock_run_dir(workdir: Path) -> RunLock:
                           "choose a writable folder") from None
 
 
-def record_session(trainer, step: int, changes: dict, steps: int | None) -> None:
+def record_session(trainer, step: int, changes: dict, steps: int | None, init: dict | None = None) -> None:
     """config.json / run_info.json for a session of ``trainer`` resumed at
-    ``step``; logs the config changes."""
+    ``step`` (with ``init``, what ``train.init_from`` copied); logs the config changes."""
     cfg, strategy = trainer.cfg, trainer.strategy
     saved = cfg.to_dict()
     saved["resolved"] = {"perceptual_weights": str(trainer.perceptual_source)}
@@ -140,6 +144,7 @@ def record_session(trainer, step: int, changes: dict, steps: int | None) -> None
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "target_steps": int(steps if steps is not None else cfg.train.steps),
+        **({"initialised_from": init} if init else {}),
     })
     for key, (old, new) in changes.items():
         level = logging.INFO if key in rd.RESUME_FREE_FIELDS else logging.WARNING

@@ -160,8 +160,13 @@ class Trainer:
         aug = cfg.loss.adv_aug
         policy, prob = cfg.loss.adv_aug_policy, cfg.loss.adv_aug_prob
         gb = self.global_batch
+        g_in = {"image": degraded, "noise_seed": seeds}
+        if cfg.model.fidelity_input:  # w = 1 with fidelity_one_prob, else w ~ U(0, 1)
+            u = tf.random.stateless_uniform([batch], seed=base + 3)
+            one = tf.random.stateless_uniform([batch], seed=base + 4) < cfg.train.fidelity_one_prob
+            g_in["fidelity"] = tf.where(one, tf.ones_like(u), u)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = self.G({"image": degraded, "noise_seed": seeds}, training=True)
+            fake = self.G(g_in, training=True)
             fake = tf.cast(fake, tf.float32)
             real_in = adv_augment(target, policy, prob, seed=base + 1) if aug else target
             fake_in = adv_augment(fake, policy, prob, seed=base + 2) if aug else fake
