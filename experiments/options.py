@@ -70,6 +70,14 @@ def define_workdir_flag() -> None:
 
 
 @_once
+def define_overwrite_flag() -> None:
+    from absl import flags
+
+    flags.DEFINE_bool("overwrite", False, "Replace this command's earlier outputs (never other "
+                      "files); without it, existing outputs are an error.")
+
+
+@_once
 def define_training_flags() -> None:
     from absl import flags
 
