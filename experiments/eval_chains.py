@@ -6,7 +6,7 @@ is written here independently, for evaluation only, in numpy + OpenCV + PIL
 with no code shared with faceres_tf/data/degradations.py: the same GFPGAN
 order and ranges (read from the model's DataConfig) but other kernels and
 random choices, so a model that learned one implementation rather than
-degradations scores worse on it (issue 19; docs/method.md §7).
+degradations scores worse on it (issue 19; docs/method.md §7.1).
 
 Per image, with a numpy Generator seeded by (CV2_SEED, d, image index):
 

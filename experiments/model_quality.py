@@ -129,7 +129,7 @@ def evaluate(opts, flags_, progress) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     result = {"model": described, "faces": None, "degradations": opts.num_eval_degradations,
               "noise_draws": opts.num_noise_seeds, "evaluations": [], "real_lq": []}
-    embedder, r0 = None, int(cfg.model.resolution)
+    embedder, r0 = quality.identity_embedder(opts, progress), int(cfg.model.resolution)
     for size in sizes:
         for chain in flags_.chains:
             label = f"{chain} chain at {size} px"

@@ -34,6 +34,36 @@ class Progress:
             print(f"[{s // 60:02d}:{s % 60:02d}] {message}", file=sys.stderr, flush=True)
 
 
+class ProgressEmbedder:
+    """An identity embedder that reports every ``chunk`` images (the slow part)."""
+
+    def __init__(self, inner, progress, chunk: int = 100):
+        self.inner, self.progress, self.chunk = inner, progress, chunk
+        self.name, self.dim = inner.name, inner.dim
+
+    def embed(self, images, progress: bool = False) -> np.ndarray:
+        del progress
+        out = []
+        for i in range(0, len(images), self.chunk):
+            if len(images) > self.chunk:
+                self.progress(f"  identity features ({self.name}) {i}/{len(images)}")
+            out.append(self.inner.embed(images[i:i + self.chunk]))
+        return np.concatenate(out) if out else np.zeros((0, self.dim))
+
+
+def identity_embedder(opts, progress):
+    """The embedder of ``opts.id_net`` wrapped in :class:`ProgressEmbedder`, or None
+    (not requested, or unavailable: the Scorer then records why)."""
+    if "ipr" not in opts.metrics or opts.id_net == "none":
+        return None
+    from faceres_tf.metrics.identity import get_embedder
+
+    try:
+        return ProgressEmbedder(get_embedder(opts.id_net, weights=opts.id_weights), progress)
+    except Exception:  # noqa: BLE001 - the Scorer retries and reports the reason
+        return None
+
+
 def resize_images(x: np.ndarray, size: int) -> np.ndarray:
     """(N, H, W, 3) images (uint8 or float) -> (N, size, size, 3), same dtype."""
     import cv2
@@ -186,7 +216,7 @@ def markdown(res: dict, opts) -> list:
              f"- evaluation: {res['faces']} faces of `{opts.eval_dir}` x {res['degradations']} "
              "fixed degradations per chain: `train` = the model's own training chain "
              "(faceres_tf.data), `cv2` = the independent evaluation chain "
-             "(experiments/eval_chains.py, docs/method.md §7); same ranges",
+             "(experiments/eval_chains.py, docs/method.md §7.1); same ranges",
              f"- identity: {opts.id_net}, k = {opts.k}; iPrecision/iRecall per degradation set "
              "(N vs N), then the mean; detail = mean of var(Laplacian) / the ground truth's",
              f"- command: `{opts.command}`", ""]

@@ -77,3 +77,22 @@ def test_default_workdir_and_no_silent_overwrite(tmp_path):
         model_quality.check_outputs(tmp_path, overwrite=False)
     model_quality.check_outputs(tmp_path, overwrite=True)
     assert (tmp_path / "quality.json").read_text() == "{}"
+
+
+def test_progress_embedder_reports_chunks_and_keeps_features():
+    import numpy as np
+
+    from experiments import quality
+
+    class Fake:
+        name, dim = "fake", 2
+
+        def embed(self, images, progress=False):
+            return np.array([[float(im), 1.0] for im in images])
+
+    lines = []
+    emb = quality.ProgressEmbedder(Fake(), lines.append, chunk=3)
+    feats = emb.embed(list(range(7)))
+    np.testing.assert_array_equal(feats[:, 0], np.arange(7))
+    assert lines == [f"  identity features (fake) {i}/7" for i in (0, 3, 6)]
+    assert emb.embed([]).shape == (0, 2)
