@@ -153,7 +153,7 @@ def resize(x: np.ndarray, size: tuple, method: str) -> np.ndarray:
         return cv2.resize(x, size, interpolation=flag)
     flag = {"box": Image.Resampling.BOX, "bilinear": Image.Resampling.BILINEAR,
             "bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}[name]
-    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(x[..., c]), mode="F")
+    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(x[..., c], dtype=np.float32))
                            .resize(size, resample=flag)) for c in range(x.shape[-1])]
     return np.stack(channels, axis=-1).astype(np.float32)
 
