@@ -58,7 +58,7 @@ flags.DEFINE_bool("learning_curve", False, "With --run_dir: score every kept che
 flags.DEFINE_list("lq_dirs", [], "Folders of real low-quality aligned faces: a grid and the "
                   "mean BRISQUE of input and restored.")
 flags.DEFINE_integer("lq_per_dir", 6, "Faces per --lq_dirs folder in the grid.")
-flags.DEFINE_bool("quiet", False, "No progress lines on stderr.")
+options.define_quiet_flag()
 flags.adopt_module_key_flags(options)
 # this driver's defaults: the metrics that run offline, one noise draw (the std over
 # draws of the bundled model is ~0.0005 dB)
