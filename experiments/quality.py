@@ -152,8 +152,23 @@ def score_evaluation(generator, model_resolution: int, evalset, scorer, num_nois
         sample = images if s == 0 else sample
     entry["noise"] = {k: mean_std(draws, k) for k in FIELDS}
     entry["draws"] = draws
+    entry["ceiling"] = resize_ceiling(scorer.target, model_resolution)
     progress(f"{label}: done: " + _short(entry))
     return entry, sample
+
+
+def resize_ceiling(target: np.ndarray, model_resolution: int) -> dict | None:
+    """PSNR, SSIM and detail of the uint8 ground truth (N, R, R, 3) resized to the
+    model's resolution and back: what a perfect restoration at that resolution
+    scores at R (None when R is the model's resolution)."""
+    from faceres_tf.metrics.detail import detail_ratio
+    from faceres_tf.metrics.psnr_ssim import psnr, ssim
+
+    if target.shape[1] == model_resolution:
+        return None
+    back = resize_images(resize_images(target, model_resolution), target.shape[1])
+    return {"psnr": float(psnr(back, target)), "ssim": float(ssim(back, target)),
+            "detail": detail_ratio(back, target)}
 
 
 def _short(entry: dict) -> str:
@@ -247,6 +262,9 @@ def _rows(e: dict) -> list:
             and e["input"].get(k) is not None else None for k in FIELDS}
     label = "with noise" if e["draws"] else "zero noise"
     rows.append(head + [f"gain (restored {label} − input)"] + cells(gain))
+    if e.get("ceiling"):
+        rows.append(head + [f"ceiling: ground truth resized to {e['restored_at']} px and back"]
+                    + cells(e["ceiling"]))
     return rows
 
 

@@ -53,6 +53,9 @@ def test_both_chains_at_two_resolutions_on_tiny_inputs(tmp_path):
     own = saved["evaluations"][0]
     assert own["zero_noise"]["psnr"] > own["input"]["psnr"]  # it restores its own chain
     assert saved["evaluations"][2]["ranges"].startswith("blur sigma 0.1-1.25 (kernel 7)")
+    assert saved["evaluations"][0]["ceiling"] is None  # at the model's own resolution
+    ceiling = saved["evaluations"][3]["ceiling"]  # 64 px ground truth -> 128 -> 64: nearly lossless
+    assert ceiling["psnr"] > 35 and 0.5 < ceiling["detail"] < 1.5
     lq = saved["real_lq"][0]
     assert lq["faces"] == 6 and lq["laplacian_energy_restored"] > 0
     from faceres_tf.metrics.no_reference import brisque_available
