@@ -20,7 +20,7 @@ options.define_workdir_flag()
 flags.DEFINE_string("output", None, "Output directory (required; must not exist unless --overwrite; "
                     "--overwrite replaces only an earlier export, never other files).", short_name="o")
 flags.DEFINE_enum("format", "both", ["saved_model", "tflite", "both"], "What to export.")
-flags.DEFINE_bool("overwrite", False, "Replace an existing output directory.")
+options.define_overwrite_flag()
 options.define_ema_flag()
 flags.DEFINE_integer("tflite_batch_size", 1, "Fixed batch size of the TFLite model.")
 options.define_precision_flag()

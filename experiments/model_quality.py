@@ -1,21 +1,32 @@
 r"""How much a model restores held-out faces: degraded input vs restored.
 
-    # the bundled model (what faceres-restore uses) on the 200 held-out FFHQ faces
+    # the bundled model (what faceres-restore uses) on the 200 held-out FFHQ faces,
+    # both degradation chains, at 128 px and at 256 px (results in runs/quality_rdfr_cpu128)
     python -m experiments.model_quality --model=rdfr_cpu128 \
-        --eval_dir=../shared/data/faces_val --workdir=runs/quality_cpu128 \
+        --eval_dir=../shared/data/faces_val --eval_resolution=256 \
         --lq_dirs=data/real_lq,../shared/data/gfpgan_cropped_faces
     # the learning curve of a training run: every kept checkpoint, one noise draw
     python -m experiments.model_quality --run_dir=runs/cpu_128 --learning_curve \
         --eval_dir=../shared/data/faces_val --num_eval_faces=100 --workdir=runs/curve_cpu128
 
-The evaluation set is the model's own degradation chain applied to
-``--eval_dir`` with D fixed seeds (docs/method.md §7). Scored for the degraded
-inputs and for the restorations (zero noise and S noise draws): PSNR, SSIM,
-identity distance to the ground truth (dlib, 128-d; same person usually
-< 0.6) and iPrecision / iRecall (k = --k, each degradation set N vs N).
-Writes WORKDIR/quality.md, quality.json, quality_grid.png (degraded |
-restored | target) and, per --lq_dirs folder, real_lq_<name>.png (input |
-restored). With --learning_curve: WORKDIR/curve.csv and curve.png.
+Each chain of ``--chains`` builds an evaluation set from ``--eval_dir`` with
+D fixed seeds (docs/method.md §7): ``train`` is the model's own training
+chain, ``cv2`` an independently written one with the same ranges
+(experiments/eval_chains.py); a model that learned degradations rather than
+one implementation scores about as well on both. Each set is built at the
+model's resolution and, with ``--eval_resolution``, also at that resolution
+(ranges scaled; the model restores at its own resolution in between).
+Scored for the degraded inputs and the restorations (zero noise and S noise
+draws): PSNR, SSIM, identity distance to the ground truth (dlib, 128-d; same
+person usually < 0.6), iPrecision / iRecall (k = --k, each degradation set N
+vs N) and detail (Laplacian energy / the ground truth's, 1 = as detailed).
+Writes WORKDIR/quality.md, quality.json (rewritten after every set),
+quality_grid_<chain>_<R>.png (degraded | restored | target; quality_grid.png
+is the train chain at the model's resolution) and, per --lq_dirs folder,
+real_lq_<name>.png (input | restored) with the mean BRISQUE (no-reference,
+lower is better; needs the optional ``brisque`` package) of input and
+restored. Progress goes to stderr. With --learning_curve: WORKDIR/curve.csv
+and curve.png.
 """
 
 from __future__ import annotations
@@ -26,38 +37,42 @@ from pathlib import Path
 import numpy as np
 from absl import flags
 
-from experiments import cli, options, reports
+from experiments import cli, options, quality, reports
 from experiments.cli import UserError
-from experiments.evalset import ZERO_NOISE, build_eval_set, restore
+from experiments.eval_chains import CHAINS, build_chain_eval_set, config_at, describe_ranges
+from experiments.evalset import build_eval_set, restore
 from experiments.scoring import Scorer
 
 options.define_workdir_flag()
 options.define_eval_flags()
+options.define_overwrite_flag()
 flags.DEFINE_string("model", None, "Bundled model name (faceres_tf.pretrained.available()); "
                     "default: the bundled default when --run_dir is not given.")
 options.define_run_dir_flag()  # instead of a bundled model
+flags.DEFINE_list("chains", list(CHAINS), "Degradation chains to score on: train (the model's "
+                  "own) and cv2 (independent, experiments/eval_chains.py).")
+flags.DEFINE_integer("eval_resolution", None, "Also score at this resolution (power of two): "
+                     "degrade at it, restore at the model's, resize the output back.")
 flags.DEFINE_bool("learning_curve", False, "With --run_dir: score every kept checkpoint "
                   "(EMA generator, noise draw 0) and plot the curve.")
-flags.DEFINE_list("lq_dirs", [], "Folders of real low-quality aligned faces for a visual grid.")
+flags.DEFINE_list("lq_dirs", [], "Folders of real low-quality aligned faces: a grid and the "
+                  "mean BRISQUE of input and restored.")
 flags.DEFINE_integer("lq_per_dir", 6, "Faces per --lq_dirs folder in the grid.")
+options.define_quiet_flag()
 flags.adopt_module_key_flags(options)
+# this driver's defaults: the metrics that run offline, one noise draw (the std over
+# draws of the bundled model is ~0.0005 dB)
+flags.FLAGS.set_default("metrics", ["psnr", "ssim", "ipr"])
+flags.FLAGS.set_default("num_noise_seeds", 1)
 
 FIELDS = ("psnr", "ssim", "id_dist", "iprecision", "irecall")
 GRID_FACES = 6
-
-
-def identity_distance(score) -> float | None:
-    """Mean L2 distance between each restored face's identity feature and its GT's."""
-    if score.features is None:
-        return None
-    real, restored = score.features["real"], score.features["restored"]  # (N, F), (D, N, F)
-    dist = np.linalg.norm(restored - real[None], axis=-1)  # (D, N); NaN where no face
-    return float(np.nanmean(dist)) if np.isfinite(dist).any() else None
+OUTPUTS = ("quality.md", "quality.json")
 
 
 def summary(score) -> dict:
     out = {k: score.value(k) for k in ("psnr", "ssim", "iprecision", "irecall")}
-    out["id_dist"] = identity_distance(score)
+    out["id_dist"] = quality.identity_distance(score)
     return out
 
 
@@ -80,94 +95,87 @@ def load_model(model: str | None, run_dir: str | None, checkpoint: str | None = 
     return generator, generator.faceres_config, f"bundled model {name}"
 
 
-def mean_std(rows: list, key: str) -> tuple:
-    vals = [r[key] for r in rows if r.get(key) is not None]
-    if not vals:
-        return None, None
-    return float(np.mean(vals)), (float(np.std(vals, ddof=1)) if len(vals) > 1 else None)
+def default_workdir(model: str | None, run_dir: str | None) -> str:
+    """``runs/quality_<model or run name>``: where results go without --workdir."""
+    if run_dir:
+        return f"runs/quality_{Path(run_dir).resolve().name}"
+    from faceres_tf import pretrained
+
+    return f"runs/quality_{model or pretrained.DEFAULT_MODEL}"
 
 
-def evaluate(opts, flags_) -> dict:
+def check_outputs(workdir: Path, overwrite: bool, names=OUTPUTS) -> None:
+    existing = [n for n in names if (workdir / n).exists()]
+    if existing and not overwrite:
+        raise UserError(f"{workdir / existing[0]} exists; pass --overwrite to replace this "
+                        "command's earlier results, or choose another --workdir.")
+
+
+def resolutions(cfg, eval_resolution: int | None) -> list:
+    r0 = int(cfg.model.resolution)
+    if eval_resolution is None or eval_resolution == r0:
+        return [r0]
+    if eval_resolution < 16 or eval_resolution & (eval_resolution - 1):
+        raise UserError(f"--eval_resolution must be a power of two >= 16, got {eval_resolution}")
+    return [r0, int(eval_resolution)]
+
+
+def evaluate(opts, flags_, progress) -> dict:
+    """Scores the model on every chain at every resolution; writes the report."""
+    progress("loading the model")
     generator, cfg, described = load_model(flags_.model, flags_.run_dir)
-    evalset = build_eval_set(cfg, opts.eval_dir, opts.num_eval_degradations, opts.num_eval_faces)
+    sizes = resolutions(cfg, flags_.eval_resolution)
     workdir = Path(opts.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    from faceres_tf.image_io import float_to_uint8 as to_uint8
-
-    scorer = Scorer(opts, to_uint8(evalset.target))
-    degraded = to_uint8(evalset.degraded)
-    inputs = summary(scorer.score(degraded))
-    zero_images = restore(generator, evalset, ZERO_NOISE)
-    zero = summary(scorer.score(zero_images))
-    draws, sample = [], zero_images
-    for s in range(opts.num_noise_seeds):
-        images = restore(generator, evalset, s)
-        draws.append(summary(scorer.score(images)))
-        if s == 0:
-            sample = images
-        print(f"noise draw {s}: " + ", ".join(f"{k} {v:.4f}" for k, v in draws[-1].items()
-                                                if v is not None), flush=True)
-    result = {"model": described, "faces": evalset.num_faces,
-              "degradations": evalset.num_degradations, "noise_draws": len(draws),
-              "input": inputs, "zero_noise": zero,
-              "noise": {k: mean_std(draws, k) for k in FIELDS}, "draws": draws}
-    (workdir / "quality.json").write_text(json.dumps(result, indent=1))
-    _write_markdown(workdir / "quality.md", result, cfg, opts)
-    rows = [[degraded[0, i], sample[0, i], to_uint8(evalset.target[i])]
-            for i in range(min(GRID_FACES, evalset.num_faces))]
-    reports.save_labeled_grid(workdir / "quality_grid.png", rows,
-                              ["degraded", "restored", "target"])
+    result = {"model": described, "faces": None, "degradations": opts.num_eval_degradations,
+              "noise_draws": opts.num_noise_seeds, "evaluations": [], "real_lq": []}
+    embedder, r0 = quality.identity_embedder(opts, progress), int(cfg.model.resolution)
+    for size in sizes:
+        for chain in flags_.chains:
+            label = f"{chain} chain at {size} px"
+            cfg_r = config_at(cfg, size)
+            progress(f"{label}: degrading the faces of {opts.eval_dir}")
+            evalset = build_chain_eval_set(chain, cfg_r, opts.eval_dir, opts.num_eval_degradations,
+                                           opts.num_eval_faces)
+            scorer = Scorer(opts, _uint8(evalset.target), embedder=embedder)
+            entry, sample = quality.score_evaluation(generator, r0, evalset, scorer,
+                                                     opts.num_noise_seeds, progress, label)
+            embedder = embedder or scorer.identity_embedder()[0]
+            result["faces"] = evalset.num_faces
+            result["evaluations"].append({"chain": chain, "resolution": size, "restored_at": r0,
+                                          "ranges": describe_ranges(cfg_r.data), **entry})
+            _grids(workdir, evalset, sample, chain, size, first=(size == r0 and chain == "train"))
+            _write(workdir, result, opts)
     for folder in flags_.lq_dirs:
-        _real_lq_grid(generator, cfg, folder, workdir, flags_.lq_per_dir)
+        progress(f"real low-quality faces of {folder}: restoring, BRISQUE")
+        item = quality.real_lq(generator, r0, folder, workdir / f"real_lq_{Path(folder).name}.png",
+                               flags_.lq_per_dir)
+        if item is None:
+            progress(f"warning: --lq_dirs {folder}: no images; skipped")
+            continue
+        result["real_lq"].append(item)
+        _write(workdir, result, opts)
+    print("\n".join(quality.markdown(result, opts)), flush=True)
     return result
 
 
-def _write_markdown(path, res: dict, cfg, opts) -> None:
-    def cell(v, digits=4):
-        return reports.fmt(v, digits)
+def _uint8(x):
+    from faceres_tf.image_io import float_to_uint8
 
-    noise = res["noise"]
-    rows = [["degraded input"] + [cell(res["input"][k]) for k in FIELDS],
-            [f"restored, mean ± std over {res['noise_draws']} noise draws"]
-            + [reports.fmt_pm(*noise[k], digits=4) if noise[k][0] is not None else "n/a"
-               for k in FIELDS],
-            ["restored, zero noise"] + [cell(res["zero_noise"][k]) for k in FIELDS]]
-    gain = {k: (noise[k][0] - res["input"][k]) if noise[k][0] is not None
-            and res["input"][k] is not None else None for k in FIELDS}
-    rows.append(["gain (restored with noise − input)"] + [cell(gain[k]) for k in FIELDS])
-    lines = [f"# Restoration quality: {res['model']}", "",
-             f"- evaluation: {res['faces']} faces of `{opts.eval_dir}` x {res['degradations']} "
-             f"fixed degradations ({cfg.data.degradation} chain of the model's config, "
-             f"{cfg.model.resolution} px)",
-             f"- identity: {opts.id_net}, k = {opts.k}; iPrecision/iRecall per degradation set "
-             "(N vs N), then the mean", f"- command: `{opts.command}`", "",
-             reports.markdown_table(["", "PSNR↑", "SSIM↑", "identity dist.↓", "iPrecision↑",
-                                     "iRecall↑"], rows), ""]
-    reports.write_text(path, lines)
+    return float_to_uint8(x)
 
 
-def _real_lq_grid(generator, cfg, folder, workdir: Path, count: int) -> None:
-    from faceres_tf.image_io import float_to_uint8 as to_uint8
-    from faceres_tf.image_io import list_images, read_image
-    from faceres_tf.image_io import uint8_to_float as from_uint8
+def _grids(workdir: Path, evalset, sample, chain: str, size: int, first: bool) -> None:
+    rows = [[_uint8(evalset.degraded[0, i]), sample[0, i], _uint8(evalset.target[i])]
+            for i in range(min(GRID_FACES, evalset.num_faces))]
+    names = [f"quality_grid_{chain}_{size}.png"] + (["quality_grid.png"] if first else [])
+    for name in names:
+        reports.save_labeled_grid(workdir / name, rows, ["degraded", "restored", "target"])
 
-    r = cfg.model.resolution
-    paths = list_images(folder).images[:count] if Path(folder).is_dir() else []
-    if not paths:
-        print(f"warning: --lq_dirs {folder}: no images; grid skipped", flush=True)
-        return
-    import cv2
 
-    faces = []
-    for p in paths:
-        rgb = read_image(p).rgb
-        interp = cv2.INTER_AREA if min(rgb.shape[:2]) > r else cv2.INTER_CUBIC
-        faces.append(cv2.resize(rgb, (r, r), interpolation=interp))
-    x = from_uint8(np.stack(faces))
-    y = generator({"image": x, "noise_seed": np.zeros(len(x), np.int32)}, training=False)
-    rows = [[f, o] for f, o in zip(faces, to_uint8(np.asarray(y)))]
-    reports.save_labeled_grid(workdir / f"real_lq_{Path(folder).name}.png", rows,
-                              ["input", "restored"])
+def _write(workdir: Path, result: dict, opts) -> None:
+    (workdir / "quality.json").write_text(json.dumps(result, indent=1))
+    reports.write_text(workdir / "quality.md", quality.markdown(result, opts))
 
 
 def learning_curve(opts, flags_) -> list:
@@ -248,19 +256,25 @@ def main(argv):
     def body():
         f = flags.FLAGS
         opts = options.ExpOptions(
-            workdir=f.workdir, eval_dir=f.eval_dir, num_eval_faces=f.num_eval_faces,
-            num_eval_degradations=f.num_eval_degradations, num_noise_seeds=f.num_noise_seeds,
-            metrics=list(f.metrics), id_net=f.id_net, id_weights=f.id_weights, k=f.k,
-            lpips_weights=f.lpips_weights, inception_weights=f.inception_weights,
+            workdir=f.workdir or default_workdir(f.model, f.run_dir), eval_dir=f.eval_dir,
+            num_eval_faces=f.num_eval_faces, num_eval_degradations=f.num_eval_degradations,
+            num_noise_seeds=f.num_noise_seeds, metrics=list(f.metrics), id_net=f.id_net,
+            id_weights=f.id_weights, k=f.k, lpips_weights=f.lpips_weights,
+            inception_weights=f.inception_weights, progress=not f.quiet,
             command=options.command_line())
         options.check_options(opts)
+        unknown = sorted(set(f.chains) - set(CHAINS))
+        if unknown or not f.chains:
+            raise UserError(f"--chains: unknown {unknown}; choose from {','.join(CHAINS)}")
         if f.learning_curve:
             if not f.run_dir:
                 raise UserError("--learning_curve needs --run_dir")
+            check_outputs(Path(opts.workdir), f.overwrite, ("curve.csv", "curve.png"))
             return learning_curve(opts, f)
         if f.model and f.run_dir:
             raise UserError("give --model or --run_dir, not both")
-        return evaluate(opts, f)
+        check_outputs(Path(opts.workdir), f.overwrite)
+        return evaluate(opts, f, quality.Progress(f.quiet))
 
     return cli.run_experiment(body)
 

@@ -70,6 +70,21 @@ def define_workdir_flag() -> None:
 
 
 @_once
+def define_quiet_flag() -> None:
+    from absl import flags
+
+    flags.DEFINE_bool("quiet", False, "No progress bar or progress lines on stderr.")
+
+
+@_once
+def define_overwrite_flag() -> None:
+    from absl import flags
+
+    flags.DEFINE_bool("overwrite", False, "Replace this command's earlier outputs (never other "
+                      "files); without it, existing outputs are an error.")
+
+
+@_once
 def define_training_flags() -> None:
     from absl import flags
 
@@ -88,7 +103,7 @@ def define_training_flags() -> None:
     flags.DEFINE_enum("perceptual", None, ["vgg19", "hed_vgg16", "off"],
                       "Shortcut for --set=loss.perceptual=...")
     flags.DEFINE_string("vgg_weights", None, "Path of the VGG19 notop .h5 (default: Keras cache).")
-    flags.DEFINE_bool("quiet", False, "No progress bar while training.")
+    define_quiet_flag()
 
 
 @_once

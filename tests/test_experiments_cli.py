@@ -24,6 +24,8 @@ DRIVERS = {
     "bfr_comparison": ["--run_dir", "--method", "--lq_dir", "--num_noise_seeds"],
     "train": ["--preset", "--workdir", "--val_dir", "--seed", "--precision", "--set"],
     "export": ["--workdir", "--output", "--format", "--overwrite", "--tflite_batch_size"],
+    "model_quality": ["--model", "--chains", "--eval_resolution", "--lq_dirs", "--overwrite",
+                      "--workdir", "--quiet"],
 }
 
 
