@@ -156,6 +156,12 @@ class LossConfig:
             the Keras cache (~/.keras/models).
         vgg_layers: VGG19 layers used by Eq. 14-16 (with "hed_vgg16", the VGG16
             layers ``losses.perceptual.HED_VGG16_LAYERS`` are used). [ours]
+        perceptual_norm: "raw" (Eq. 14-16 [paper]) or "lpips" (features
+            unit-normalised along channels first [ours], method.md section 3).
+        perceptual_layer_weights: one weight per layer of ``vgg_layers`` /
+            ``HED_VGG16_LAYERS``; 0 = layer not computed. [ours] 1 each.
+        perceptual_resolution: side of the area-downscaled copies the
+            perceptual loss sees (divides model.resolution); 0 = full. [ours]
         r1_gamma: R1 penalty weight on real images. [ours, StyleGAN2] 10.
         r1_interval: lazy regularisation interval (D steps). [ours, StyleGAN2] 16.
         r1_lazy_correction: with lazy R1 every N steps, scale D's Adam learning
@@ -182,6 +188,9 @@ class LossConfig:
         "block4_conv4",
         "block5_conv4",
     )
+    perceptual_norm: str = "raw"
+    perceptual_layer_weights: tuple = (1.0, 1.0, 1.0, 1.0, 1.0)
+    perceptual_resolution: int = 0
     r1_gamma: float = 10.0
     r1_interval: int = 16
     r1_lazy_correction: bool = True

@@ -57,6 +57,7 @@ NUMERIC_RANGES = {
     "loss.lambda_pix": (float, 0.0, INF),
     "loss.lambda_feature": (float, 0.0, INF),
     "loss.lambda_style": (float, 0.0, INF),
+    "loss.perceptual_resolution": (int, 0, 1024),
     "loss.r1_gamma": (float, 0.0, INF),
     "loss.r1_interval": (int, 1, INF),
     "loss.adv_aug_prob": (float, 0.0, 1.0),
@@ -76,6 +77,8 @@ NUMERIC_RANGES = {
     "train.num_val": (int, 1, INF),
     "train.fidelity_one_prob": (float, 0.0, 1.0),
 }
+# Tuples of any length whose every element must lie in the range (not (min, max) pairs).
+WEIGHT_TUPLES = {"loss.perceptual_layer_weights": (float, 0.0, INF)}
 # (key, bound) pairs that are exclusive: lr > 0, sigma > 0, factor > 0, decay < 1, beta < 1.
 EXCLUSIVE_BOUNDS = frozenset({
     ("train.lr", "low"), ("data.blur_sigma", "low"), ("data.downsample_range", "low"),
@@ -128,9 +131,31 @@ def _check_bools(cfg) -> None:
                     f"{section}.{f.name} must be true or false, got {getattr(sub, f.name)!r}")
 
 
+PERCEPTUAL_NORMS = ("raw", "lpips")  # Eq. 14-16 on raw features [paper] / unit-normalised [ours]
+
+
+def _check_perceptual(cfg) -> None:
+    """loss.perceptual_norm is a known choice; loss.perceptual_resolution divides the model's."""
+    if cfg.loss.perceptual_norm not in PERCEPTUAL_NORMS:
+        raise ConfigError(f"loss.perceptual_norm must be one of {PERCEPTUAL_NORMS}, "
+                          f"got {cfg.loss.perceptual_norm!r}")
+    side, res = cfg.model.resolution, cfg.loss.perceptual_resolution
+    if isinstance(res, int) and res > 0 and isinstance(side, int) and side % res:
+        raise ConfigError(f"loss.perceptual_resolution={res} must divide "
+                          f"model.resolution={side} (or be 0)")
+
+
 def check_field_values(cfg) -> None:
     """Booleans are true/false and every number has its type, is finite and lies
     in its :data:`NUMERIC_RANGES` range; raises :class:`ConfigError` naming the key."""
     _check_bools(cfg)
     for key, (typ, low, high) in NUMERIC_RANGES.items():
         _check_field(cfg, key, typ, low, high)
+    _check_perceptual(cfg)
+    for key, (typ, low, high) in WEIGHT_TUPLES.items():
+        section, field = key.split(".")
+        values = getattr(getattr(cfg, section), field)
+        if not isinstance(values, (tuple, list)) or not values:
+            raise ConfigError(f"{key} must be a non-empty list of numbers, got {values!r}")
+        for v in values:
+            _check_number(key, v, typ, low, high)

@@ -92,6 +92,17 @@ def test_style_loss_matches_numpy_eq15():
     np.testing.assert_allclose(losses.style_loss(a, a).numpy(), 0.0, atol=0)
 
 
+def test_layer_weights_scale_each_layer_of_eq14_and_eq15():
+    a, b = _feature_lists(seed=4)
+    w = (0.5, 0.0, 2.0)
+    want_f = sum(wi * losses.feature_loss([x], [y]).numpy() for wi, x, y in zip(w, a, b))
+    want_s = sum(wi * losses.style_loss([x], [y]).numpy() for wi, x, y in zip(w, a, b))
+    np.testing.assert_allclose(losses.feature_loss(a, b, w).numpy(), want_f, rtol=RTOL)
+    np.testing.assert_allclose(losses.style_loss(a, b, w).numpy(), want_s, rtol=1e-4)
+    with pytest.raises(ValueError, match="2 layer weights for 3"):
+        losses.feature_loss(a, b, (1.0, 1.0))
+
+
 def test_feature_lists_must_match():
     a, b = _feature_lists()
     with pytest.raises(ValueError, match="differ in length"):
@@ -189,7 +200,8 @@ def _tiny_extractor():
 
 def test_reconstruction_loss_combines_terms():
     extractor = _tiny_extractor()
-    cfg = dataclasses.replace(LossConfig(), lambda_pix=2.0, lambda_feature=0.5, lambda_style=3.0)
+    cfg = dataclasses.replace(LossConfig(), lambda_pix=2.0, lambda_feature=0.5, lambda_style=3.0,
+                              vgg_layers=("a", "b"), perceptual_layer_weights=(1.0, 1.0))
     rng = np.random.default_rng(6)
     p = rng.uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)
     t = rng.uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)
@@ -211,7 +223,8 @@ def test_reconstruction_loss_gradient_reaches_pred_only():
     p = tf.Variable(tf.random.stateless_uniform((2, 16, 16, 3), [1, 2], -1, 1))
     t = tf.Variable(tf.random.stateless_uniform((2, 16, 16, 3), [3, 4], -1, 1))
     with tf.GradientTape(persistent=True) as tape:
-        out = losses.reconstruction_loss(p, t, LossConfig(lambda_pix=0.0), extractor)
+        cfg = LossConfig(lambda_pix=0.0, vgg_layers=("a", "b"), perceptual_layer_weights=(1.0, 1.0))
+        out = losses.reconstruction_loss(p, t, cfg, extractor)
         total = tf.reduce_sum(out["total"])
     gp = tape.gradient(total, p)
     assert np.abs(gp.numpy()).sum() > 0

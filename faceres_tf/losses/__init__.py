@@ -5,6 +5,8 @@ Every loss is a pure function returning one float32 value per example, shape
 
 - :mod:`.pixel`: L1 pixel loss.
 - :mod:`.perceptual`: feature (Eq. 14) and style (Eq. 15, 16) losses, VGG19 features.
+- :mod:`.perceptual_normalized`: their LPIPS-style form on unit-normalised
+  features [ours] (``loss.perceptual_norm = "lpips"``).
 - :mod:`.adversarial`: non-saturating logistic GAN loss + R1 [ours, StyleGAN2].
 """
 
@@ -21,18 +23,27 @@ from faceres_tf.losses.adversarial import (
 from faceres_tf.losses.perceptual import (
     CaffePreprocess,
     build_hed_vgg16_features,
+    build_perceptual_extractor,
     build_vgg19_features,
     extract_features,
     feature_loss,
     gram_matrix,
+    perceptual_layers,
     perceptual_losses,
     style_loss,
+)
+from faceres_tf.losses.perceptual_normalized import (
+    normalized_feature_loss,
+    normalized_gram,
+    normalized_style_loss,
+    unit_normalize,
 )
 from faceres_tf.losses.pixel import l1_loss
 
 __all__ = [
     "CaffePreprocess",
     "build_hed_vgg16_features",
+    "build_perceptual_extractor",
     "build_vgg19_features",
     "discriminator_logistic_loss",
     "extract_features",
@@ -41,24 +52,35 @@ __all__ = [
     "gram_matrix",
     "l1_loss",
     "lazy_r1_weight",
+    "normalized_feature_loss",
+    "normalized_gram",
+    "normalized_style_loss",
+    "perceptual_layers",
     "perceptual_losses",
     "r1_penalty",
     "reconstruction_loss",
     "style_loss",
+    "unit_normalize",
 ]
 
 
 def reconstruction_loss(pred, target, loss_cfg, extractor=None):
     """L_REC = lambda_pix * L1 + lambda_feature * L_feature + lambda_style * L_style.
 
-    [paper Eq. 10, 14, 15; weights ours, ``LossConfig``].
+    [paper Eq. 10, 14, 15; weights ours, ``LossConfig``]. With
+    ``loss_cfg.perceptual_norm == "lpips"`` the feature and style terms are
+    computed on unit-normalised features [ours]; ``perceptual_layer_weights``
+    weight the layers and ``perceptual_resolution`` downscales first. With
+    ``lambda_style == 0`` the Gram matrices are not computed ("style" is 0).
 
     Args:
         pred: (B, H, W, 3) restored images in [-1, 1].
         target: (B, H, W, 3) ground truth in [-1, 1].
         loss_cfg: a :class:`faceres_tf.config.LossConfig`.
-        extractor: the feature network (e.g. :func:`build_vgg19_features`);
-            required unless ``loss_cfg.perceptual == "off"`` (then ignored).
+        extractor: the feature network, one output per layer of
+            :func:`perceptual_layers` (build it with
+            :func:`build_perceptual_extractor`); required unless
+            ``loss_cfg.perceptual == "off"`` (then ignored).
 
     Returns:
         dict of (B,) float32 tensors: "pixel", "feature", "style" (unweighted;
@@ -73,11 +95,14 @@ def reconstruction_loss(pred, target, loss_cfg, extractor=None):
             raise ValueError(
                 f"reconstruction_loss: loss.perceptual={loss_cfg.perceptual!r} needs a feature "
                 "extractor; "
-                "build one with faceres_tf.losses.build_vgg19_features("
-                "loss_cfg.vgg_layers, loss_cfg.vgg_weights) and pass it as extractor=, "
-                "or set loss.perceptual='off'."
+                "build one with faceres_tf.losses.build_perceptual_extractor(loss_cfg) "
+                "and pass it as extractor=, or set loss.perceptual='off'."
             )
-        feat, style = perceptual_losses(extractor, pred, target)
+        weights = [w for _, w in perceptual_layers(loss_cfg)]
+        feat, style = perceptual_losses(extractor, pred, target, norm=loss_cfg.perceptual_norm,
+                                        layer_weights=weights,
+                                        resolution=loss_cfg.perceptual_resolution,
+                                        with_style=loss_cfg.lambda_style > 0)
     else:
         raise ValueError(
             f"loss.perceptual must be 'vgg19', 'hed_vgg16' or 'off', got {loss_cfg.perceptual!r}"

