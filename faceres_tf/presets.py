@@ -119,7 +119,12 @@ def _cpu_256() -> Config:
                         resize_antialias_prob=0.5, gray_noise_prob=0.4, poisson_prob=0.3,
                         poisson_scale=(0.05, 1.5), second_order_prob=0.2, second_blur_sigma=(0.1, 1.0),
                         shuffle_buffer=2000),
-        loss=_cpu_loss(),
+        # The offline perceptual loss (method.md section 3): LPIPS-style unit-
+        # normalised hed_vgg16 features conv1_2-conv3_3 on 128 px copies,
+        # lambda_feature 0.1 (its gradient ~0.4-0.8x L1's), no style term. [ours]
+        loss=dataclasses.replace(_cpu_loss(), perceptual="hed_vgg16", perceptual_norm="lpips",
+                                 perceptual_layer_weights=(1.0, 1.0, 1.0, 0.0, 0.0),
+                                 perceptual_resolution=128, lambda_feature=0.1, lambda_style=0.0),
         # lr 1e-3: fine-tuning a grown, trained generator. [ours]
         train=_cpu_train(steps=12_000, lr=1e-3, ema_half_life_images=5_000.0, precision="bf16",
                          log_every=50, ckpt_every=500, keep_checkpoints=10, eval_every=500,
