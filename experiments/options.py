@@ -140,8 +140,8 @@ def define_eval_flags() -> None:
     flags.DEFINE_integer("num_eval_degradations", 3, "D: each evaluation face is degraded with "
                          "D fixed seeds; identity metrics score each of the D sets separately.")
     flags.DEFINE_integer("num_seeds", 1, "Training seeds per variant.")
-    flags.DEFINE_integer("num_noise_seeds", 5, "S: noise draws per evaluation (Table 6's ± is "
-                         "the std over them); 0 = zero noise only.")
+    flags.DEFINE_integer("num_noise_seeds", 5, "S: noise draws per evaluation (tables give the "
+                         "std of the set mean over them as ±); 0 = zero noise only.")
     flags.DEFINE_list("metrics", list(ALL_METRICS), "Metrics to compute (psnr,ssim,lpips,fid,ipr).")
     flags.DEFINE_enum("id_net", "dlib", list(ID_NETS), "Identity net for iPrecision; none skips "
                       "iPrecision and identity distances.")
