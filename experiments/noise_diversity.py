@@ -133,6 +133,15 @@ def _na_reasons(opts, scorer: Scorer) -> dict:
     return reasons
 
 
+def c2_protocol_line(opts) -> str:
+    """What the C.2 table's columns are (it has no ± and no iPrecision)."""
+    return (f"restoration: EMA generator, S = {opts.num_noise_seeds} noise draws (fresh N(0, 1) "
+            "noise per input and draw, as in training); columns: pixel std across the draws "
+            "(0-255, ddof 1, mean over pixels and inputs), LPIPS between draws (mean over "
+            f"pairs of draws), `{opts.id_net}` identity distance of each draw to its ground "
+            "truth and between draws (means), PSNR (mean over draws and inputs)")
+
+
 def _write(opts, cfg0, evalset, scorer, rows, samples, workdir, results_name) -> dict:
     table = []
     for r in rows:
@@ -147,7 +156,7 @@ def _write(opts, cfg0, evalset, scorer, rows, samples, workdir, results_name) ->
     lines = reports.header_lines(
         "Appendix C.2: the impact of noise (diversity vs identity)", cfg0, opts, evalset,
         [f"noise draws per input: {opts.num_noise_seeds} (draw s: seed s * inputs + input "
-         "index); training seed 0"])
+         "index); training seed 0"], protocol=c2_protocol_line(opts))
     lines += ["## Ours (this run)", "", reports.markdown_table(HEADER, table)]
     lines += reports.na_footnotes(_na_reasons(opts, scorer))
     skipped = [r for r in rows if r["status"] != "ok"]

@@ -155,8 +155,8 @@ def define_eval_flags() -> None:
     flags.DEFINE_integer("num_eval_degradations", 3, "D: each evaluation face is degraded with "
                          "D fixed seeds; identity metrics score each of the D sets separately.")
     flags.DEFINE_integer("num_seeds", 1, "Training seeds per variant.")
-    flags.DEFINE_integer("num_noise_seeds", 5, "S: noise draws per evaluation (Table 6's ± is "
-                         "the std over them); 0 = zero noise only.")
+    flags.DEFINE_integer("num_noise_seeds", 5, "S: noise draws per evaluation (tables give the "
+                         "std of the set mean over them as ±); 0 = zero noise only.")
     flags.DEFINE_list("metrics", list(ALL_METRICS), "Metrics to compute (psnr,ssim,lpips,fid,ipr).")
     flags.DEFINE_enum("id_net", "dlib", list(ID_NETS), "Identity net for iPrecision; none skips "
                       "iPrecision and identity distances.")
@@ -263,6 +263,8 @@ def check_options(opts: ExpOptions) -> None:
         raise UserError(f"--num_eval_faces must be >= 1, got {opts.num_eval_faces}")
     if opts.id_net not in ID_NETS:
         raise UserError(f"--id_net must be one of {', '.join(ID_NETS)}, got {opts.id_net!r}")
+    if opts.cpu_replicas < 0:
+        raise UserError(f"--cpu_replicas must be >= 0 (0 or 1 = no split), got {opts.cpu_replicas}")
 
 
 # ----------------------------------------------------------------------------- configs
@@ -311,6 +313,22 @@ def variant_config(cfg, updates: dict, seed: int):
         return override(cfg, dict(updates, **{"train.seed": seed}))
     except ValueError as e:
         raise UserError(e) from None
+
+
+def check_replicas(cpu_replicas: int, batch_size: int) -> None:
+    """Raises :class:`UserError` (before anything is created) for a negative
+    ``--cpu_replicas`` or one that does not divide the global batch."""
+    if cpu_replicas < 0:
+        raise UserError(f"--cpu_replicas must be >= 0 (0 or 1 = no split), got {cpu_replicas}")
+    check_batch_divides(batch_size, cpu_replicas, "--cpu_replicas")
+
+
+def check_batch_divides(batch_size: int, replicas: int, what: str) -> None:
+    """Raises :class:`UserError` unless the global batch splits evenly over ``replicas``."""
+    if replicas > 1 and batch_size % replicas:
+        raise UserError(f"train.batch_size={batch_size} is not divisible by the {replicas} replicas "
+                        f"({what}); choose a batch size that is a multiple of {replicas} "
+                        "(--batch_size) or another replica count")
 
 
 def setup_devices(cpu_replicas: int) -> None:

@@ -87,8 +87,10 @@ def write_text(path, lines: Sequence[str]) -> Path:
     return path
 
 
-def header_lines(title: str, cfg, opts, evalset=None, extra: Iterable[str] = ()) -> list:
-    """Title and the facts a reader needs to reproduce the table."""
+def header_lines(title: str, cfg, opts, evalset=None, extra: Iterable[str] = (),
+                 protocol: str | None = None) -> list:
+    """Title and the facts a reader needs to reproduce the table. ``protocol``
+    replaces :func:`protocol_line` for tables with other columns."""
     from faceres_tf.training.run_dir import git_commit
 
     lines = [f"# {title}", "",
@@ -99,7 +101,7 @@ def header_lines(title: str, cfg, opts, evalset=None, extra: Iterable[str] = ())
              f"- training data: `{cfg.data.train_dir}`"]
     if evalset is not None:
         lines.append(f"- evaluation set: {evalset.description}")
-        lines.append("- " + protocol_line(opts, evalset.num_degradations))
+        lines.append("- " + (protocol or protocol_line(opts, evalset.num_degradations)))
     if opts.command:
         lines.append(f"- command: `{opts.command}`")
     if opts.overrides:
@@ -115,8 +117,10 @@ def protocol_line(opts, num_degradations: int) -> str:
     s = int(opts.num_noise_seeds)
     gen = "EMA generator" if getattr(opts, "ema", True) else "raw (non-EMA) generator (`--noema`)"
     noise = (f"restoration: {gen}, S = {s} noise draws (fresh N(0, 1) noise per input "
-             "and draw, as in training); value = mean over the draws, ± = std over the draws "
-             "(the paper's Table 6 ±); *zero noise* = the same model with its noise inputs at 0"
+             "and draw, as in training); value = mean over the draws, ± = std over the draws of "
+             "the set's mean score (shrinks with the set size; not the paper's Table 6 ±, which "
+             "the paper does not define: docs/method.md §7); *zero noise* = the same model with "
+             "its noise inputs at 0"
              if s else f"restoration: {gen} with zero noise (`--num_noise_seeds=0`)")
     ident = ("iPrecision off (`--id_net=none`)" if opts.id_net == "none" else
              f"iPrecision / iRecall with the `{opts.id_net}` identity net, k = {opts.k}: each of "

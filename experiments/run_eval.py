@@ -15,7 +15,7 @@ generator once with zero noise and once per noise draw s < S
   ``noise_draws`` (S,), ``k``, ``names`` (N,) and ``id_net``.
 
 :func:`summarize` turns the evaluations of a variant's training seeds into
-the table's numbers: mean, std over noise draws (Table 6's ±), the
+the table's numbers: mean, std of the set mean over noise draws (the table's ±), the
 zero-noise value, std over training seeds and std over degradation sets.
 """
 

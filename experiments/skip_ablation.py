@@ -29,7 +29,7 @@ options.define_eval_flags()
 options.define_skips_flag()
 flags.adopt_module_key_flags(options)
 
-# [paper, Table 6] n: (PSNR, PSNR std over noise draws, LPIPS, SSIM, FID, iPrecision)
+# [paper, Table 6] n: (PSNR, its unlabelled PSNR ±, LPIPS, SSIM, FID, iPrecision)
 PAPER_TABLE6 = {
     0: (21.16, 0.45, 0.3358, 0.5754, 24.30, 0.321),
     1: (24.75, 0.12, 0.3098, 0.6668, 20.49, 0.902),
@@ -49,7 +49,8 @@ def run_experiment(opts: options.ExpOptions, skips=(0, 1, 2, 4, 6)) -> dict:
         title="Table 6: impact of the number of skip connections",
         variants=skip_variants([int(n) for n in skips], resolution), keys=KEYS,
         first_col="No. (n skips)",
-        paper_title="Table 6 (its ± is unlabelled; we read it as the std over noise draws, C.2)",
+        paper_title=("Table 6 (its ± is not defined; C.2 ties it to the noise; our closest "
+                     "analogue is 'PSNR std over draws per input')"),
         paper_rows=paper, extra_fields=("num_skips",), grid_name="fig9_grid.png",
         plot_name="table6_plot.png", plot_fn=_plot))
 

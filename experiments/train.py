@@ -54,6 +54,7 @@ def config_from_flags():
     if FLAGS.val_dir and not Path(FLAGS.val_dir).exists():  # without it: no periodic evaluation
         raise cli.UserError(f"--val_dir {FLAGS.val_dir} does not exist.")
     options.check_perceptual_weights(cfg)
+    options.check_replicas(FLAGS.cpu_replicas, cfg.train.batch_size)
     return cfg
 
 
@@ -63,6 +64,8 @@ def train_from_flags() -> int:
     from faceres_tf.training import make_strategy, strategy_name, train
 
     strategy = make_strategy(FLAGS.strategy)
+    options.check_batch_divides(cfg.train.batch_size, strategy.num_replicas_in_sync,
+                                f"{strategy_name(strategy)}")
     print(f"preset={cfg.name} resolution={cfg.model.resolution} num_skips={cfg.model.num_skips} "
           f"batch={cfg.train.batch_size} steps={cfg.train.steps} perceptual={cfg.loss.perceptual} "
           f"strategy={strategy_name(strategy)} replicas={strategy.num_replicas_in_sync}")

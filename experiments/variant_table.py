@@ -27,7 +27,7 @@ from experiments.run_eval import evaluate_run, prepare_evaluation, summarize
 from experiments.runs import RunKeeper, plan_variants, skip_variant_name
 from experiments.scoring import IDENTITY_METRICS
 
-NOISY = ("psnr", "ssim", "iprecision")  # reported as mean ± std over noise draws
+NOISY = ("psnr", "ssim", "iprecision")  # mean ± std of the set mean over noise draws
 PER_IMAGE = ("psnr", "ssim", "lpips")  # also: each input's std over the draws
 ALL_KEYS = ("psnr", "ssim", "lpips", "fid") + IDENTITY_METRICS
 
@@ -147,7 +147,7 @@ def table_cells(opts: ExpOptions, spec: TableSpec, rows: list) -> tuple:
     """The markdown header and cells of "Ours" (labels say what each ± is)."""
     draws = int(opts.num_noise_seeds) > 0
     zero_keys = [k for k in spec.keys if k in NOISY] if draws else []
-    pm = " (mean ± std over noise draws)" if draws else " (zero noise)"
+    pm = " (mean ± std of the set mean over noise draws)" if draws else " (zero noise)"
     header = [spec.first_col] + [reports.HEADERS[k] + (pm if k == "psnr" else "")
                                  for k in spec.keys]
     header += [f"{reports.HEADERS[k]} zero noise" for k in zero_keys]

@@ -117,24 +117,42 @@ class _StderrHandler(logging.StreamHandler):
         return text if record.levelno == logging.INFO else f"{record.levelname.lower()}: {text}"
 
 
+class _WarningsAndAbove(logging.Filter):
+    """Drops records below WARNING (attached to a logger, it holds even when a
+    library resets that logger's level or adds a root handler, as TensorFlow's
+    SavedModel / TFLite writers do)."""
+
+    def filter(self, record):
+        return record.levelno >= logging.WARNING
+
+
+QUIET_LOGGERS = ("absl", "tensorflow")
+
+
 @contextlib.contextmanager
 def log_to_stderr(verbose: bool = False):
     """While a command runs, the package's log records (logger ``faceres_tf``)
     go to stderr, one line each (INFO plain, others ``warning: ...``), and only
-    there; INFO records of absl (and so of TensorFlow's Python side, e.g.
-    "Sharding callback duration") are hidden unless ``verbose``. absl's root
-    handler (``I1130 12:00:00.0 file.py:12] ...`` lines) is removed."""
+    there; INFO records of absl and TensorFlow's Python side (e.g. "Sharding
+    callback duration", "Assets written to") are hidden unless ``verbose``,
+    by a filter on those loggers that survives a library resetting their
+    level. absl's root handler (``I1130 12:00:00.0 file.py:12] ...`` lines)
+    is removed, and so is any root handler added while the command runs."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if type(handler).__name__ == "ABSLHandler":
             root.removeHandler(handler)
     package, absl_logger, handler = logging.getLogger("faceres_tf"), logging.getLogger("absl"), _StderrHandler()
     saved = package.level, package.propagate, absl_logger.level
+    root_handlers = list(root.handlers)
+    quiet = _WarningsAndAbove()
     package.addHandler(handler)
     package.setLevel(logging.INFO)
     package.propagate = False
     if not verbose:
         absl_logger.setLevel(logging.WARNING)
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).addFilter(quiet)
     try:
         yield
     finally:
@@ -142,6 +160,10 @@ def log_to_stderr(verbose: bool = False):
         package.setLevel(saved[0])
         package.propagate = saved[1]
         absl_logger.setLevel(saved[2])
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).removeFilter(quiet)
+        for extra in [h for h in root.handlers if h not in root_handlers]:
+            root.removeHandler(extra)  # e.g. a basicConfig() inside TensorFlow's writers
 
 
 # ----------------------------------------------------------------------------- argparse

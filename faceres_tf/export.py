@@ -46,6 +46,7 @@ from faceres_tf.image_io import float_to_uint8, uint8_to_float
 
 __all__ = ["EXPORT_MARKER", "SERVING_FLOAT", "SERVING_UINT8", "GeneratorServing", "export_run",
            "export_saved_model", "export_tflite", "noise_for_seeds", "noise_layout", "prepare_generator",
+           "saved_model_dir",
            "tflite_bytes"]
 
 SERVING_UINT8 = "serving_default"
@@ -154,6 +155,16 @@ EXPORT_ENTRIES = {EXPORT_MARKER, "export_info.json", "saved_model", "model.tflit
 
 def _is_saved_model_dir(path: Path) -> bool:
     return path.is_dir() and (path / "saved_model.pb").is_file()
+
+
+def saved_model_dir(path: str | os.PathLike) -> Path:
+    """The SavedModel folder for ``path``: ``path`` itself, or ``path/saved_model``
+    when ``path`` is an export folder written by :func:`export_run` (so
+    ``--saved_model EXPORT_DIR`` works as well as ``EXPORT_DIR/saved_model``)."""
+    path = Path(path)
+    if not _is_saved_model_dir(path) and _is_saved_model_dir(path / "saved_model"):
+        return path / "saved_model"
+    return path
 
 
 def _is_export_dir(path: Path) -> bool:

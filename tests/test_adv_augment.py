@@ -33,8 +33,10 @@ def test_shapes_dtype_and_range():
 
 def test_prob_zero_is_exact_identity():
     x = _images()
-    assert adv_augment(x, prob=0.0) is not None
-    np.testing.assert_array_equal(adv_augment(x, prob=0.0).numpy(), x)
+    for policy in ("color", "translation", "cutout", "color,translation,cutout"):
+        out = adv_augment(x, policy, prob=0.0)
+        assert out.dtype == tf.float32 and tuple(out.shape) == x.shape, policy
+        np.testing.assert_array_equal(out.numpy(), x, err_msg=policy)
     # Also through the sampled path (prob as a tensor, so no Python short cut).
     y = adv_augment(x, prob=tf.constant(0.0), seed=5).numpy()
     np.testing.assert_array_equal(y, x)

@@ -360,3 +360,31 @@ def test_bundled_sample_faces():
     for p in (train[0], val[0], lq[0]):
         assert read_image_rgb(p).shape == (256, 256, 3)
     assert (BUNDLED / "README.md").is_file()
+
+
+def test_interrupted_prepare_is_warned_about(faces_dir, tmp_path, caplog):
+    """Issue 18 (l): complete shards + a short one and no prepare.json (an
+    interrupted faceres-prepare) were used without a word."""
+    out = tmp_path / "shards"
+    _shards(faces_dir, out, shard_size=4)  # 4 + 2 faces
+    caplog.set_level(logging.WARNING, logger="faceres_tf.data")
+    assert len(list(clean_dataset(out, R))) == 6
+    assert "prepare.json" not in caplog.text  # a finished preparation: silent
+    (out / "prepare.json").unlink()
+    caplog.clear()
+    assert len(list(clean_dataset(out, R))) == 6  # still usable
+    assert "holds 2 faceres-prepare shard(s) but no prepare.json" in caplog.text
+    assert "interrupted" in caplog.text
+
+
+def test_links_to_one_image_count_once(tmp_path, caplog):
+    """Issue 18 (n): 10,000 symlinks to one image trained as 10,000 faces."""
+    folder = tmp_path / "faces"
+    real, other = _write_good(folder, n=2)
+    for i in range(30):
+        (folder / f"link_{i:02d}.png").symlink_to(real)
+    os.link(other, folder / "hard_link.png")
+    caplog.set_level(logging.WARNING, logger="faceres_tf.data")
+    assert sorted(Path(p).name for p in list_images(folder)) == ["good_0.png", "good_1.png"]
+    assert "33 image files under" in caplog.text and "only 2 distinct images" in caplog.text
+    assert len(list(clean_dataset(folder, R))) == 2

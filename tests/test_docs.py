@@ -47,3 +47,14 @@ def test_sections_carry_the_topics_the_code_cites():
     sections = _sections()
     for number, words in TOPICS.items():
         assert words.lower() in sections[number].lower(), (number, sections[number])
+
+
+def test_setup_py_is_a_shim_over_pyproject():
+    """Issue 18: the standard ``setup.py`` exists and holds no metadata of its
+    own (``pyproject.toml`` is the single source)."""
+    import ast
+
+    tree = ast.parse((REPO / "setup.py").read_text())
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+    assert len(calls) == 1 and ast.unparse(calls[0]) == "setup()"
+    assert 'name = "faceres_tf"' in (REPO / "pyproject.toml").read_text()

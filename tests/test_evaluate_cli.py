@@ -54,7 +54,7 @@ def folders(tmp_path):
 
 def test_report_and_outputs(folders, tmp_path):
     rest, gt = folders
-    report = evaluate.evaluate_folders(rest, gt, metrics=["psnr", "ssim", "ipr", "lpips"], k=2,
+    report = evaluate.evaluate_folders(rest, gt, metrics=["auto"], k=2,
                                        embedder=MeanColourEmbedder(),
                                        lpips_weights=tmp_path / "missing.npz", progress=False)
     assert report["n_pairs"] == 7
@@ -71,8 +71,9 @@ def test_report_and_outputs(folders, tmp_path):
     for key in ("precision", "recall", "iprecision", "irecall"):
         assert 0 <= m[key] <= 1
     assert m["iprecision"] <= m["precision"]
-    # LPIPS failed (no weights) but the rest is kept, with the reason
-    assert "lpips" not in m and "convert_lpips_weights" in report["errors"]["lpips"]
+    # auto: LPIPS has no weights, so it is skipped with the reason; the rest is kept
+    assert "lpips" not in m and "convert_lpips_weights" in report["skipped_metrics"]["lpips"]
+    assert report["errors"] == {}
 
     files = evaluate.write_outputs(report, tmp_path / "out" / "results.json")
     loaded = json.loads(files[0].read_text())
@@ -118,7 +119,9 @@ def test_cli_empty_and_missing_folders(tmp_path, capsys):
     out = tmp_path / "r.json"
     assert evaluate.main(["--restored", str(tmp_path / "a"), "--gt", str(tmp_path / "b"),
                           "--metrics=psnr", "--output", str(out)]) == 2
-    assert "no image pairs" in json.loads(out.read_text())["errors"]["all"]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: no image pairs to score"), err
+    assert list(tmp_path.glob("r*")) == []  # issue 23: no empty result files
     assert evaluate.main(["--restored", str(tmp_path / "nope"), "--gt", str(tmp_path / "b")]) == 2
     assert "not a folder" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown metric"):

@@ -93,7 +93,7 @@ def test_skip_ablation_writes_table(skip_run):
         assert r["lpips"] == "" and r["fid"] == ""  # no pretrained weights: never faked
     md = (workdir / "results.md").read_text()
     assert "Paper (quoted), Table 6" in md and "27.43 ± 0.03" in md
-    assert "PSNR↑ (mean ± std over noise draws)" in md and "PSNR↑ zero noise" in md
+    assert "PSNR↑ (mean ± std of the set mean over noise draws)" in md and "PSNR↑ zero noise" in md
     assert "PSNR std over draws per input" in md
     assert "N vs N" in md and "preset: `test`" in md and "code commit" in md
     assert "lpips: MissingWeightsError" in md and "fid: MissingWeightsError" in md

@@ -69,8 +69,8 @@ def test_saved_model_and_tflite_match_keras_in_fresh_process(generator, tmp_path
         return y, np.round((y + 1) * 127.5).astype(np.uint8)
 
     train_f, train_u8 = run(generator)  # the training graph
-    # The SavedModel holds the folded inference copy: exact against it, within
-    # float32 rounding (at most one grey level) against the training graph.
+    # The SavedModel holds the folded inference copy; both are compared within
+    # float32 rounding (at most one grey level).
     keras_f, keras_u8 = run(inference_generator(generator))
     assert np.abs(keras_f - train_f).max() < 1e-5
     assert np.abs(keras_u8.astype(int) - train_u8.astype(int)).max() <= 1
@@ -92,8 +92,11 @@ def test_saved_model_and_tflite_match_keras_in_fresh_process(generator, tmp_path
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = np.load(tmp_path / "out.npz")
-    np.testing.assert_array_equal(out["sm_uint8"], keras_u8)
-    np.testing.assert_array_equal(out["sm_float"], keras_f)
+    # The reloaded SavedModel runs as a graph (grappler may fuse conv + bias +
+    # activation, a oneDNN kernel on some CPUs) while Keras runs eagerly: equal
+    # within float32 rounding, not bit for bit (at most one grey level).
+    assert np.abs(out["sm_float"] - keras_f).max() <= 1e-5
+    assert np.abs(out["sm_uint8"].astype(int) - keras_u8.astype(int)).max() <= 1
     assert out["tflite"].dtype == np.uint8
     assert np.abs(out["tflite"].astype(int) - keras_u8.astype(int)).max() <= 2
 

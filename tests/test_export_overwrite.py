@@ -99,3 +99,20 @@ def test_single_file_exports_replace_only_their_own_kind(generator, tmp_path):
     with pytest.raises(UnsafePathError, match="not a SavedModel folder"):
         export.export_saved_model(generator, folder, overwrite=True)
     assert notes.read_text() == "x" and (folder / "keep.txt").read_text() == "x"
+
+
+def test_export_cli_is_quiet_and_its_folder_names_the_saved_model(run_dir, tmp_path):
+    """Issue 18 cosmetics: no INFO:absl / INFO:tensorflow lines without
+    --verbose; the export folder resolves to its saved_model/ (for
+    ``faceres-restore --saved_model EXPORT_DIR``)."""
+    out = tmp_path / "exp"
+    proc = subprocess.run([sys.executable, "-m", "experiments.export", f"--workdir={run_dir}",
+                           f"--output={out}", "--format=both"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "INFO" not in proc.stderr and "INFO" not in proc.stdout, proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["resolution"] == 32
+    assert export.saved_model_dir(out) == out / "saved_model"
+    assert export.saved_model_dir(out / "saved_model") == out / "saved_model"
+    assert export.saved_model_dir(tmp_path) == tmp_path  # not an export: unchanged

@@ -45,6 +45,22 @@ def brute_force(real, fake, k, real_ids=None, fake_ids=None, rtol=0.0):
             "iprecision": (g_in & same).any(1).mean(), "irecall": (r_in & same.T).any(1).mean()}
 
 
+# The float32 path's decision band (module docstring of precision_recall): a
+# pair counts as inside when d^2 <= rho^2 + 1e-5 (|a|^2 + |b|^2), and float32
+# rounding moves both sides by less than another 1e-5 (|a|^2 + |b|^2). So its
+# result lies between Algorithm 1's exact float64 result (rtol 0) and the
+# reference with rtol = 2e-5, whatever the CPU's rounding.
+FLOAT32_BAND = 2e-5
+
+
+def assert_within_float32_band(got, real, fake, k, real_ids=None, fake_ids=None):
+    """``got`` (the float32 path) between the exact reference and the band's upper edge."""
+    lo = brute_force(real, fake, k, real_ids, fake_ids)
+    hi = brute_force(real, fake, k, real_ids, fake_ids, rtol=FLOAT32_BAND)
+    for name in lo:
+        assert lo[name] - 1e-12 <= got[name] <= hi[name] + 1e-12, (name, lo[name], got[name], hi[name])
+
+
 def _sets(seed, n=240, d=16, noise=0.6):
     rng = np.random.default_rng(seed)
     real = rng.standard_normal((n, d))
@@ -61,11 +77,10 @@ def test_matches_brute_force(k, d):
     exact = identity_precision_recall(real, fake, k=k, chunk=64, dtype=np.float64)
     fast = identity_precision_recall(real, fake, k=k, chunk=64)
     want_exact = brute_force(real, fake, k)
-    want_fast = brute_force(real, fake, k, rtol=1e-5)
     for name in want_exact:
         assert exact[name] == pytest.approx(want_exact[name], abs=1e-12), name
-        assert fast[name] == pytest.approx(want_fast[name], abs=1e-12), name
-        assert abs(fast[name] - exact[name]) <= 2 / len(real)  # ties only
+        assert abs(fast[name] - exact[name]) <= 2 / len(real)  # near-ties only
+    assert_within_float32_band(fast, real, fake, k)
     assert 0 < fast["iprecision"] < fast["precision"]
 
 
@@ -76,9 +91,7 @@ def test_unequal_sizes_with_labels_match_brute_force():
     fake_ids = [f"{v}" for v in rng.integers(0, 30, 150)]  # strings vs ints compare as text
     got = identity_precision_recall(real, fake, k=3, real_ids=real_ids, restored_ids=fake_ids,
                                     chunk=50)
-    want = brute_force(real, fake, 3, real_ids, fake_ids, rtol=1e-5)
-    for name in want:
-        assert got[name] == pytest.approx(want[name], abs=1e-12), name
+    assert_within_float32_band(got, real, fake, 3, real_ids, fake_ids)
 
 
 def test_identical_sets_give_one_and_shuffled_identities_do_not():
@@ -100,6 +113,26 @@ def test_identical_sets_with_duplicates_and_offset():
     assert res == {"precision": 1.0, "recall": 1.0, "iprecision": 1.0, "irecall": 1.0}
 
 
+def test_float32_near_ties_stay_in_the_documented_band_and_float64_is_exact():
+    """Issue 18: on random sets the float32 path may count a pair within the
+    band (rho^2 < d^2 <= rho^2 + ~1e-5 (|a|^2 + |b|^2)) as inside, Algorithm 1
+    does not. 300 random cases: float32 always within the band, float64
+    always equal to the exact reference, and the float32 excess rare."""
+    rng = np.random.default_rng(18)
+    excess = 0
+    for _ in range(300):
+        n, d, k = int(rng.integers(6, 40)), int(rng.integers(2, 9)), int(rng.integers(1, 4))
+        real = rng.standard_normal((n, d))
+        fake = real + rng.uniform(0.1, 1.5) * rng.standard_normal((n, d))
+        exact = brute_force(real, fake, k)
+        got64 = identity_precision_recall(real, fake, k=k, dtype=np.float64, chunk=16)
+        assert all(got64[m] == pytest.approx(exact[m], abs=1e-12) for m in NAMES)
+        got32 = identity_precision_recall(real, fake, k=k, chunk=16)
+        assert_within_float32_band(got32, real, fake, k)
+        excess += any(abs(got32[m] - exact[m]) > 1e-12 for m in NAMES)
+    assert excess <= 5, excess
+
+
 def test_chunk_size_and_dtype_do_not_change_result():
     _, real, fake = _sets(5, n=300, d=8)
     base = identity_precision_recall(real, fake, k=3, chunk=2048)
@@ -113,9 +146,7 @@ def test_curve_matches_pointwise_and_is_monotone():
     curve = identity_precision_recall_curve(real, fake, max_k=5, chunk=40)
     np.testing.assert_array_equal(curve["k"], np.arange(1, 6))
     for i, k in enumerate(range(1, 6)):
-        want = brute_force(real, fake, k, rtol=1e-5)
-        for name in want:
-            assert curve[name][i] == pytest.approx(want[name], abs=1e-12), (name, k)
+        assert_within_float32_band({n: curve[n][i] for n in NAMES}, real, fake, k)
     for name in ("precision", "recall", "iprecision", "irecall"):
         assert np.all(np.diff(curve[name]) >= 0)
 
@@ -165,9 +196,7 @@ def test_symmetric_radii_path_matches_brute_force():
     real = rng.standard_normal((260, 300))
     fake = real + 0.8 * rng.standard_normal((260, 300))
     got = identity_precision_recall(real, fake, k=2, chunk=48)
-    want = brute_force(real, fake, 2, rtol=1e-5)
-    for name in want:
-        assert got[name] == pytest.approx(want[name], abs=1e-12), name
+    assert_within_float32_band(got, real, fake, 2)
 
 
 # ----------------------------------------------------------------------------- Algorithm 1

@@ -76,10 +76,28 @@ def test_variable_layout_is_pinned(precision):
     assert _layout_hash(twin) == VARIABLE_LAYOUT["cpu_128"][0]
 
 
+# Float32 results of one computation differ between CPUs (AVX2 vs AVX-512
+# kernels, oneDNN on or off) in the last bits: 7e-7 at most on this test's
+# generator output (max |y| 1.7) between an AVX2-only and an AVX-512 CPU.
+# References stored by another machine are compared within this relative
+# tolerance (of the reference's largest magnitude), ~15x that spread and far
+# below any real change (a different weight or noise stream moves outputs by
+# > 1e-2).
+CROSS_CPU_RTOL = 1e-5
+
+
+def assert_close_across_cpus(got, ref, what: str) -> None:
+    """``got`` equals the stored ``ref`` within :data:`CROSS_CPU_RTOL`."""
+    scale = float(np.abs(ref).max())
+    err = float(np.abs(np.asarray(got, np.float64) - ref).max())
+    assert err <= CROSS_CPU_RTOL * scale, f"{what}: max |diff| {err:.3g} > {CROSS_CPU_RTOL} x {scale:.3g}"
+
+
 def test_legacy_checkpoint_loads_and_reproduces():
     """A checkpoint written by the pre-JAX-port models (tests/data/
-    make_legacy_checkpoint.py) restores every variable and gives bit-identical
-    G and D outputs, seeded noise included."""
+    make_legacy_checkpoint.py) restores every variable and reproduces its
+    G and D outputs, seeded noise included, within float32 rounding across
+    CPUs (:data:`CROSS_CPU_RTOL`; the reference was written on another machine)."""
     ref = np.load(LEGACY / "reference.npz")
     cfg = presets.get("test")
     G, D = faceres_tf.build_generator(cfg), faceres_tf.build_discriminator(cfg)
@@ -87,10 +105,11 @@ def test_legacy_checkpoint_loads_and_reproduces():
     ckpt = tf.train.Checkpoint(step=tf.Variable(0, dtype=tf.int64), generator_ema=G, discriminator=D)
     ckpt.read(str(LEGACY / "ckpt")).assert_consumed()
     out = G({"image": ref["image"], "noise_seed": ref["seeds"]}).numpy()
-    np.testing.assert_array_equal(out, ref["g_out"])
-    np.testing.assert_array_equal(D(np.concatenate([ref["image"], ref["image"][:1]])).numpy(), ref["d_out"])
-    np.testing.assert_array_equal(faceres_tf.layers.per_sample_noise(ref["seeds"], 16, 16, 1).numpy(),
-                                  ref["noise_1"])
+    assert_close_across_cpus(out, ref["g_out"], "generator")
+    assert_close_across_cpus(D(np.concatenate([ref["image"], ref["image"][:1]])).numpy(), ref["d_out"],
+                             "discriminator")
+    assert_close_across_cpus(faceres_tf.layers.per_sample_noise(ref["seeds"], 16, 16, 1).numpy(),
+                             ref["noise_1"], "noise")
     # The same weights also load under bf16 (float32 variables, bfloat16 compute).
     Gb = faceres_tf.build_generator(cfg, precision="bf16")
     tf.train.Checkpoint(generator_ema=Gb).read(str(LEGACY / "ckpt")).expect_partial() \

@@ -105,3 +105,14 @@ def test_shipped_model_restores_held_out_faces():
     before = np.mean([psnr(to255(d), to255(t)) for d, t in zip(degraded, target)])
     after = np.mean([psnr(to255(r), to255(t)) for r, t in zip(restored, target)])
     assert after > before + 0.5, (before, after)
+
+
+def test_bundled_record_states_the_learning_rate_that_was_applied():
+    """Issue 18: rdfr_cpu128's resumed sessions asked for lr 1e-3 and 3e-4, but
+    the code of that run restored the old rate over them. The record must say
+    what ran (2.5e-3) and mark every recorded lr change as not applied."""
+    record = json.loads((Path(pretrained.__file__).parent / "rdfr_cpu128.json").read_text())
+    assert record["config"]["train"]["lr"] == pytest.approx(2.5e-3)
+    lr_changes = [h for h in record["info"]["config_history"] if "train.lr" in h["changes"]]
+    assert lr_changes and all("train.lr" in h["not_applied"] for h in lr_changes)
+    assert "NOT applied" in record["info"]["lr_note"]

@@ -90,8 +90,16 @@ def test_folder_with_bad_inputs(models, photos, tmp_path, capsys):
     assert re.search(r"FAILED .*text\.jpg: not a readable image", out)
     assert "16-bit -> 8-bit" in out and "alpha composited over white" in out and "notes.txt" in out
     assert re.search(r"noface\.png: .*no face restored; the photo is written unchanged", out)
-    # Blake x 4 (orig, gray, 16-bit, RGBA) + couple (large) x 2, at least
-    assert faces >= 6 and skipped >= 0
+    # Blake x 4 (orig, gray, 16-bit, RGBA) + couple (large) x 2, at least; none too small;
+    # one restored_faces file per restored face, and the four versions of Blake's
+    # photo give the same faces
+    assert faces >= 6 and skipped == 0
+    face_files = sorted(p.name for p in (out_dir / "restored_faces").rglob("*.jpg"))
+    assert len(face_files) == faces, face_files
+    per_photo = {n: sum(f.startswith(n + "_") for f in face_files)
+                 for n in ("Blake_Lively", "gray", "deep16", "rgba", "large")}
+    assert len(set(per_photo[n] for n in ("Blake_Lively", "gray", "deep16", "rgba"))) == 1, per_photo
+    assert per_photo["Blake_Lively"] >= 1 and per_photo["large"] == 2, per_photo
     imgs = out_dir / "restored_imgs"
     for name in ("sub/Blake_Lively", "gray", "deep16", "rgba", "noface", "large"):
         assert (imgs / f"{name}.jpg").exists(), name
@@ -153,7 +161,8 @@ def test_aligned_samples_and_checkpoint_equals_saved_model(models, tmp_path, cap
         assert image_io.read_image(out_dir / "cmp" / "Adele_crop.png").rgb.shape == (r, 3 * r, 3)
         outs[kind] = {n: image_io.read_image(out_dir / "restored_faces" / n).rgb for n in names}
     for n, img in outs["saved_model"].items():
-        np.testing.assert_array_equal(img, outs["checkpoint"][n])  # same pixels either way
+        # same pixels either way, within float32 rounding (graph vs eager kernels)
+        assert np.abs(img.astype(int) - outs["checkpoint"][n].astype(int)).max() <= 1, n
     assert not np.array_equal(outs["saved_model"]["Adele_crop_seed3.png"],
                               outs["saved_model"]["Adele_crop_seed4.png"])  # seeds differ
 

@@ -411,6 +411,8 @@ def _run_driver(main, argv, capsys):
     (["--set=model.num_skips=abc"], "model.num_skips: expected an integer, got 'abc'"),
     (["--preset=nope"], "Unknown preset 'nope'; available presets:"),
     (["--data_dir={tmp}/missing"], "does not exist"),
+    (["--cpu_replicas=-1"], "--cpu_replicas must be >= 0 (0 or 1 = no split), got -1"),
+    (["--cpu_replicas=3"], "train.batch_size=4 is not divisible by the 3 replicas (--cpu_replicas)"),
 ])
 def test_training_cli_user_errors_are_one_line_exit_2_and_create_nothing(
         tmp_path, capsys, extra, expected):

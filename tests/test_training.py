@@ -204,3 +204,35 @@ def test_lazy_r1_correction_sets_the_discriminator_optimizer(tmp_path):
     off = Trainer(override(base, {"loss.r1_lazy_correction": False}), tmp_path / "off",
                   tf.distribute.get_strategy())
     np.testing.assert_allclose(adam(off.d_opt), [t.lr, 0.5, 0.99], rtol=1e-6)
+
+
+def test_resume_applies_the_changed_learning_rate(tmp_path):
+    """Issue 18 item 1: a ``train.lr`` accepted on resume reaches both optimizers
+    (D's with the lazy-R1 correction). Keras 3 keeps ``learning_rate`` as a
+    checkpointed variable; read back from the checkpoint the resumed session
+    writes, it must be the new config's value, not the restored one."""
+    from faceres_tf import presets
+    from faceres_tf.config import override
+    from faceres_tf.training.optimizers import learning_rates
+
+    workdir = tmp_path / "lr"
+    first = _run(_train_cmd(workdir, 2))
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    ckdir = workdir / "checkpoints"
+
+    def lrs(prefix):
+        g = _ckpt_vars(prefix, "g_optimizer/_learning_rate")
+        d = _ckpt_vars(prefix, "d_optimizer/_learning_rate")
+        assert len(g) == 1 and len(d) == 1, (sorted(g), sorted(d))
+        return float(next(iter(g.values()))), float(next(iter(d.values())))
+
+    old = learning_rates(presets.get("test"))
+    np.testing.assert_allclose(lrs(tf.train.latest_checkpoint(str(ckdir))), old, rtol=1e-6)
+    new_lr = old[0] / 2.5
+    second = _run(_train_cmd(workdir, 3, f"--set=train.lr={new_lr}", "--allow_config_change"))
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    latest = tf.train.latest_checkpoint(str(ckdir))
+    assert latest.endswith("ckpt-3")
+    expected = learning_rates(override(presets.get("test"), {"train.lr": new_lr}))
+    assert expected[1] < expected[0]  # the test preset uses lazy R1: D's lr is corrected
+    np.testing.assert_allclose(lrs(latest), expected, rtol=1e-6)

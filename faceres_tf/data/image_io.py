@@ -59,8 +59,29 @@ class DataError(UserError, ValueError):
     """Unusable training data (missing/empty folder, nothing readable)."""
 
 
+def distinct_files(paths: list, folder) -> list:
+    """``paths`` with every file that another path already names (a symlink,
+    or a hard link: same device and inode) left out, with one warning; so
+    10,000 links to one image count as one face, not 10,000."""
+    seen, out = set(), []
+    for p in paths:
+        try:
+            st = os.stat(p)
+            key = (st.st_dev, st.st_ino)
+        except OSError:  # unreadable: kept, reported when it is read
+            key = p
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    if len(out) < len(paths):
+        logger.warning("%d image files under %s are only %d distinct images (symlinks or hard "
+                       "links to the same file); each is used once.", len(paths), folder, len(out))
+    return out
+
+
 def list_images(folder) -> list:
-    """Sorted absolute paths (str, symlinks resolved) of all images under ``folder``.
+    """Sorted absolute paths (str, symlinks resolved) of the distinct images under
+    ``folder`` (:func:`distinct_files`).
 
     :func:`faceres_tf.image_io.list_images` (recursive, by extension, hidden
     files skipped). Raises :class:`DataError` naming the folder if it does not
@@ -72,7 +93,7 @@ def list_images(folder) -> list:
             f"Image folder {str(root)!r} does not exist (resolved to {str(root.resolve())!r}). "
             "Give a folder of aligned face images (data.train_dir / data.val_dir when training)."
         )
-    paths = sorted(str(p.resolve()) for p in _list_image_files(root).images)
+    paths = distinct_files(sorted(str(p.resolve()) for p in _list_image_files(root).images), root)
     if not paths:
         raise DataError(
             f"No images ({', '.join(IMAGE_EXTENSIONS)}) found under {str(root.resolve())!r}. "

@@ -25,6 +25,7 @@ elements after repeat, so every epoch sees new degradations.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -193,6 +194,7 @@ def usable_shards(folder, shards) -> list:
     if bad:
         logger.warning("Using %d of %d TFRecord shard(s) under %s; %d skipped as damaged.",
                        len(good), len(shards), folder, len(bad))
+    warn_unfinished_prepare(shards)
     images = _count_images(folder)
     if images:
         logger.warning(
@@ -200,6 +202,35 @@ def usable_shards(folder, shards) -> list:
             "images are NOT used. Move the images to their own folder, or add them to the "
             "shards with `python -m faceres_tf.data.prepare`.", folder, len(shards), images)
     return good
+
+
+def warn_unfinished_prepare(shards) -> None:
+    """One warning per folder of ``faceres-prepare`` shards (``faces-NNNNN``)
+    whose ``prepare.json`` is missing (the preparation was interrupted, so
+    faces are missing) or lists other shards than those present."""
+    folders: dict = {}
+    for s in shards:
+        if Path(s).name.startswith("faces-"):
+            folders.setdefault(Path(s).parent, set()).add(Path(s).name)
+    for folder, names in sorted(folders.items()):
+        record = folder / "prepare.json"
+        if not record.is_file():
+            logger.warning(
+                "%s holds %d faceres-prepare shard(s) but no prepare.json: the preparation did "
+                "not finish (interrupted?), so faces are probably missing. Training uses the "
+                "shards as they are; rerun `faceres-prepare` into an empty folder for all faces.",
+                folder, len(names))
+            continue
+        try:
+            listed = set(json.loads(record.read_text()).get("shards", []))
+        except (OSError, ValueError, AttributeError):
+            logger.warning("%s: unreadable prepare.json; the shards are used as they are.", folder)
+            continue
+        if listed != names:
+            logger.warning("%s: prepare.json lists %d shard(s), %d are here (missing: %s; "
+                           "extra: %s); the shards present are used.", folder, len(listed),
+                           len(names), sorted(listed - names)[:5] or "none",
+                           sorted(names - listed)[:5] or "none")
 
 
 def check_data_source(folder, what: str = "data folder") -> str:

@@ -243,7 +243,9 @@ def prepare_tfrecords(input_dir, output_dir, resolution: int, shard_size: int = 
         "upscaled": [os.path.relpath(p, root) for p in upscaled],
         "shards": [os.path.basename(s) for s in writer.shards],
     }
-    (out / "prepare.json").write_text(json.dumps(summary, indent=2))
+    tmp = out / ".prepare.json.tmp"  # renamed into place: its presence means "finished"
+    tmp.write_text(json.dumps(summary, indent=2))
+    os.replace(tmp, out / "prepare.json")
     return summary
 
 

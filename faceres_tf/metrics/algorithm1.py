@@ -6,7 +6,7 @@ implementation, :func:`faceres_tf.metrics.identity_precision_recall`
 (``precision_recall.py``: blocked, float32 BLAS, O(N * k + chunk^2) memory),
 is tested against it.
 
-Definitions [paper, Algorithm 1, corrected]:
+Definitions [paper, Algorithm 1, corrected; recall ours]:
 
 * ``E_r`` (N_r, F): identity features of the real (ground-truth) set R;
   ``E_g`` (N_g, F): features of the restored set G, from the same network.
@@ -17,15 +17,28 @@ Definitions [paper, Algorithm 1, corrected]:
   Kynkäänniemi et al. 2019); g is **identity-in** when such an r also shows
   the same person as g. ``precision`` / ``iprecision`` are the fractions of
   restored points that are in / identity-in.
-* ``recall`` / ``irecall``: the same with the roles of R and G swapped.
+* ``recall`` / ``irecall`` [ours]: the same with the roles of R and G
+  swapped. Algorithm 1 ("B.1 pseudo-code for precision") defines only
+  precision and iPrecision; the paper names iRecall (appendix B, Fig. 8)
+  without code, and the swap is Kynkäänniemi et al.'s definition of recall.
 * Identity: restored i and real i are the same person (paired sets), or
   labels ``real_ids`` / ``restored_ids`` say who is who.
 
-The appendix's pseudo-code has two bugs that this corrects: ``eg_dist_in``
-(line 23) is undefined (``eg_in`` is meant), and lines 29-30 stack the last
-prediction (``pred`` / ``ipred``) instead of the lists. Its line 12 keeps
-each point itself as neighbour 0 ("we also store the info of data itself"),
-which is why the k-th neighbour here excludes the point itself.
+The appendix's pseudo-code has four bugs that this corrects; as printed it
+crashes (bugs 1 and 2) before it can compute anything:
+
+1. line 18 ``dist[:, :, None] <= rn_dist``: ``dist`` is 1-D (N,), so three
+   indices raise ``IndexError``; ``dist[:, None]`` ((N, 1) against the
+   (N, k+1) radii) is meant.
+2. line 22 ``np.logical_and(eg_in, eg_id_eq)``: (N, k+1) with (N,) does not
+   broadcast (unless N == k + 1); ``eg_id_eq[:, None]`` is meant.
+3. line 23: ``eg_dist_in`` is undefined; ``eg_in`` is meant.
+4. lines 29-30 stack the last prediction (``pred`` / ``ipred``) instead of
+   the lists ``precision`` / ``iprecision``.
+
+Its line 12 keeps each point itself as neighbour 0 ("we also store the info
+of data itself"), which is why the k-th neighbour here excludes the point
+itself.
 """
 
 from __future__ import annotations
