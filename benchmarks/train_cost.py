@@ -170,9 +170,14 @@ def per_image_gflop(flops: dict, cfg) -> float:
     return total / cfg.train.batch_size / 1e9
 
 
-def trace_op_times(fn, steps: int) -> dict:
-    """Runs ``fn`` ``steps`` times under the TF profiler; returns
-    {(op name, op type): milliseconds per call} summed over its op events."""
+def trace_op_times(fn, steps: int) -> tuple:
+    """Runs ``fn`` ``steps`` times under the TF profiler.
+
+    Returns ``({(op name, op type): ms per call}, busy ms per call)``: op time
+    summed over the op events of the inter-op threads, and the time at least
+    one op was running (the union of the events' intervals; the rest of the
+    call's wall time is host work: Python, dispatch, waiting).
+    """
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
     logdir = tempfile.mkdtemp(prefix="faceres_trace_")
@@ -186,7 +191,7 @@ def trace_op_times(fn, steps: int) -> dict:
     path = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)[0]
     with open(path, "rb") as f:
         space.ParseFromString(f.read())
-    times = collections.Counter()
+    times, intervals = collections.Counter(), []
     for plane in space.planes:
         for line in plane.lines:
             if not line.name.startswith("tf_Compute"):
@@ -197,4 +202,19 @@ def trace_op_times(fn, steps: int) -> dict:
                     continue  # executor bookkeeping events enclose the op events
                 op_name, op_type = name.rsplit(":", 1)
                 times[(op_name, op_type)] += event.duration_ps / 1e9 / steps
-    return times
+                begin = line.timestamp_ns * 1000 + event.offset_ps
+                intervals.append((begin, begin + event.duration_ps))
+    return times, _union_ps(intervals) / 1e9 / steps
+
+
+def _union_ps(intervals) -> int:
+    """Total length of the union of (begin, end) intervals."""
+    total, end = 0, None
+    for b, e in sorted(intervals):
+        if end is None or b > end:
+            total += e - b
+            end = e
+        elif e > end:
+            total += e - end
+            end = e
+    return total

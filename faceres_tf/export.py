@@ -288,15 +288,17 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fmt: str 
     earlier export holding nothing else; the new export is written beside it
     and moved into place once complete. Returns the info dict.
     """
-    from faceres_tf.models.precision import resolve_precision
+    from faceres_tf.models.precision import PRECISION_CHOICES, resolve_precision
     from faceres_tf.training import load_generator
 
     if fmt not in ("saved_model", "tflite", "both"):
         raise ValueError(f"format must be saved_model, tflite or both, got {fmt!r}")
-    precision = resolve_precision(precision)[0]  # raises ValueError naming the choices
+    if precision not in PRECISION_CHOICES:
+        raise ValueError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got {precision!r}")
     final_dir = Path(out_dir)
     _check_export_target(final_dir, overwrite)
     generator, cfg = load_generator(run_dir, use_ema=use_ema)
+    precision = resolve_precision(precision)[0]  # once the inputs are known to be good
     out_dir = _staging_dir(final_dir)  # written there, then moved into place
     try:
         info = _export_into(generator, cfg, run_dir, out_dir, fmt, use_ema, tflite_batch_size,

@@ -127,3 +127,14 @@ def test_trainer_builds_in_the_resolved_precision(machine):
         trainer = Trainer(cfg, tmp, make_strategy("auto"))
     assert trainer.precision == "bf16"
     assert trainer.G.dtype_policy.name == "mixed_bfloat16"
+
+
+def test_export_keeps_another_model_as_built_under_auto(machine):
+    import keras
+
+    from faceres_tf.export import prepare_generator
+
+    calls = machine(AMD_AVX512_BF16, speedup=2.0)
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(3, 3, padding="same")])
+    assert prepare_generator(model, "auto") is model
+    assert not calls  # nothing to decide for a model that is not a faceres_tf Generator
