@@ -69,6 +69,8 @@ def _parse_args():
                     help="VGG19 perceptual loss with random weights, or off")
     ap.add_argument("--jit_compile", action="store_true", help="XLA-compile the replica step")
     ap.add_argument("--mixed_precision", action="store_true", help="mixed_float16 (GPU)")
+    ap.add_argument("--inter_op", type=int, default=0,
+                    help="TF inter-op threads (0: TensorFlow's default, one per core)")
     ap.add_argument("--set", dest="overrides", action="append", default=[],
                     metavar="SECTION.FIELD=VALUE", help="override a config field (repeatable)")
     ap.add_argument("--json", action="store_true", help="print one JSON line per precision")
@@ -140,6 +142,8 @@ def _timed(args, precisions, strategy, extractor) -> tuple:
 
 def main():
     args = _parse_args()
+    if args.inter_op:
+        tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
     load_before = load_average()
     precisions = ["fp32", "bf16"] if args.precision == "both" else [args.precision]
     strategy = make_strategy("auto")
@@ -161,6 +165,7 @@ def main():
         parts = {k: round(v / b / 1e9 / (every if k == "R1" else 1), 3) for k, v in flops["parts"].items()}
         results.append({
             "benchmark": "train_step", "preset": args.preset, "overrides": args.overrides,
+            "jit_compile": args.jit_compile, "inter_op": args.inter_op,
             "resolution": cfg.model.resolution, "batch": b, "precision": p,
             "perceptual": args.perceptual, "steps": args.steps, "gflop_per_image": round(gflop, 3),
             "gflop_per_image_parts": parts, **_precision_result(cfg, times, p, gflop, peaks),
