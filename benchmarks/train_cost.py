@@ -133,11 +133,15 @@ def live_ops(graph) -> list:
 
 def graph_flops(graph) -> collections.Counter:
     """{(op name, op type): FLOPs} of every live op of ``graph`` (:func:`live_ops`)
-    that has a TF float statistic."""
+    that has a TF float statistic, including the ops of the functions it calls
+    (e.g. the XLA-compiled replica step under ``train.jit_compile``)."""
     from tensorflow.python.framework import ops as tf_ops
 
     flops = collections.Counter()
     for op in live_ops(graph):
+        if op.type in ("PartitionedCall", "StatefulPartitionedCall"):
+            flops.update(graph_flops(graph._get_function(op.get_attr("f").name).graph))
+            continue
         try:
             value = tf_ops.get_stats_for_node_def(graph, op.node_def, "flops").value
         except (ValueError, TypeError):  # a shape the statistic cannot resolve
