@@ -78,7 +78,7 @@ def part_of(op_name: str, in_r1: bool = False) -> str:
         return "D backward"
     if name.startswith("discriminator"):
         return "D forward"
-    if name.startswith("adam"):
+    if name.split("/")[0].rstrip("_0123456789") in ("adam", "fused_adam"):
         return "Adam"
     if name.startswith("ema"):
         return "EMA"

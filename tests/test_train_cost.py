@@ -56,7 +56,8 @@ def test_live_ops_drop_unused_gradients():
     ("gradient_tape/generator_1/encoder_1/x/Conv2DBackpropFilter", "G backward"),
     ("discriminator_3/resblock_8x8_1/conv1_1/convolution", "D forward"),
     ("gradient_tape/discriminator_1/head/MatMul", "D backward"),
-    ("adam_1/update_0_3/ResourceApplyAdam", "Adam"),
+    ("adam_1/update_0_3/Pow", "Adam"),
+    ("fused_adam/update_0_3/ResourceApplyAdam", "Adam"),
     ("ema/sub_4", "EMA"),
     ("Mean_2", "losses"),
 ])
