@@ -11,7 +11,7 @@ backward input / filter, matmul, element-wise, reductions, resampling, random
 numbers, variable bookkeeping) and by part (G forward / backward, D forward /
 backward on real and restored, losses, Adam, EMA, R1 amortised over
 ``loss.r1_interval``). FLOPs (TF profiler statistics) per kind give each
-kind's GFLOP/s; "busy" is the time at least one op ran, so wall - busy is
+kind's GFLOP/s; "busy" is the time at least one op ran, so the traced steps' wall - busy is
 host time (Python, dispatch, the step's non-graph work). Writes
 benchmarks/results/train_profile_<preset>.md unless ``--json``.
 """
@@ -67,8 +67,8 @@ def profile(args, precision, strategy) -> dict:
         cases = {"step": lambda: trainer.train_step(dist)["g_loss"].numpy(),
                  "r1": lambda: trainer.r1_step(dist)["r1"].numpy()}
         times = interleaved_times(cases, args.steps, warmup=2)
-        step_ops, step_busy = trace_op_times(cases["step"], args.steps)
-        r1_ops, r1_busy = trace_op_times(cases["r1"], args.steps)
+        step_ops, step_busy, step_wall = trace_op_times(cases["step"], args.steps)
+        r1_ops, r1_busy, r1_wall = trace_op_times(cases["r1"], args.steps)
         flops = step_flops(trainer, dist)
     every = cfg.loss.r1_interval
     by_kind, by_part = collections.Counter(), collections.Counter()
@@ -80,8 +80,8 @@ def profile(args, precision, strategy) -> dict:
     for (label, kind), value in flops["kinds"].items():
         kind_flops[kind] += value / (every if label == "r1" else 1)
     med = {k: {c: statistics.median(v[c]) for c in ("wall", "cpu")} for k, v in times.items()}
-    wall = med["step"]["wall"] + med["r1"]["wall"] / every
     busy = step_busy + r1_busy / every
+    traced_wall = step_wall + r1_wall / every  # the traced calls, for host = wall - busy
     op_total = sum(by_kind.values())
     return {
         "benchmark": "train_profile", "preset": args.preset, "overrides": args.overrides,
@@ -89,8 +89,8 @@ def profile(args, precision, strategy) -> dict:
         "r1_interval": every, "steps": args.steps,
         "step_seconds": round(med["step"]["wall"], 4), "step_seconds_cpu": round(med["step"]["cpu"], 4),
         "r1_seconds": round(med["r1"]["wall"], 4), "r1_seconds_cpu": round(med["r1"]["cpu"], 4),
-        "amortised_step_ms": round(1000 * wall, 1), "busy_ms": round(busy, 1),
-        "host_ms": round(1000 * wall - busy, 1), "op_ms": round(op_total, 1),
+        "traced_step_ms": round(traced_wall, 1), "busy_ms": round(busy, 1),
+        "host_ms": round(traced_wall - busy, 1), "op_ms": round(op_total, 1),
         "op_ms_by_kind": {k: round(v, 1) for k, v in by_kind.most_common()},
         "op_ms_by_part": {k: round(v, 1) for k, v in by_part.most_common()},
         "gflop_by_kind": {k: round(v / 1e9, 2) for k, v in kind_flops.most_common()},
@@ -131,13 +131,13 @@ def _markdown(results, args) -> str:
              f"{r0['amx_bf16']}; TF {r0['tensorflow']}; load average {r0['load_before']} before, "
              f"{r0['load_after']} after; {r0['date']}",
              "- op time: TF profiler trace, op events summed over both inter-op threads (so it can "
-             "exceed wall time); R1 amortised over its interval. busy: time at least one op ran; "
-             "host = amortised wall - busy.", ""]
+             "exceed wall time); R1 amortised over its interval. busy: time at least one op ran "
+             "during the traced steps; host = their wall time - busy.", ""]
     for r in results:
         lines += [f"## {r['precision']}", "",
                   f"train step {r['step_seconds']:.3f} s wall / {r['step_seconds_cpu']:.3f} s CPU; R1 step "
-                  f"{r['r1_seconds']:.3f} s / {r['r1_seconds_cpu']:.3f} s every {r['r1_interval']}; amortised "
-                  f"{r['amortised_step_ms']:.0f} ms per step, ops busy {r['busy_ms']:.0f} ms, host "
+                  f"{r['r1_seconds']:.3f} s / {r['r1_seconds_cpu']:.3f} s every {r['r1_interval']}; traced steps "
+                  f"(R1 amortised) {r['traced_step_ms']:.0f} ms each, ops busy {r['busy_ms']:.0f} ms, host "
                   f"{r['host_ms']:.0f} ms; summed op time {r['op_ms']:.0f} ms.", ""]
         lines += _table("op kind", r["op_ms_by_kind"], r["op_ms"], r["gflop_by_kind"], r["gflops_by_kind"])
         lines += _table("part", r["op_ms_by_part"], r["op_ms"])

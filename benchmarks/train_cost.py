@@ -31,6 +31,7 @@ import dataclasses
 import glob
 import os
 import tempfile
+import time
 
 import tensorflow as tf
 
@@ -177,18 +178,21 @@ def per_image_gflop(flops: dict, cfg) -> float:
 def trace_op_times(fn, steps: int) -> tuple:
     """Runs ``fn`` ``steps`` times under the TF profiler.
 
-    Returns ``({(op name, op type): ms per call}, busy ms per call)``: op time
-    summed over the op events of the inter-op threads, and the time at least
-    one op was running (the union of the events' intervals; the rest of the
-    call's wall time is host work: Python, dispatch, waiting).
+    Returns ``({(op name, op type): ms per call}, busy ms per call, wall ms per
+    call)``: op time summed over the op events of the inter-op threads, the
+    time at least one op was running (the union of the events' intervals),
+    and the traced calls' wall time (wall - busy is host work: Python,
+    dispatch, waiting).
     """
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
     logdir = tempfile.mkdtemp(prefix="faceres_trace_")
     tf.profiler.experimental.start(logdir)
     try:
+        start = time.perf_counter()
         for _ in range(steps):
             fn()
+        wall_ms = (time.perf_counter() - start) * 1000 / steps
     finally:
         tf.profiler.experimental.stop()
     space = xplane_pb2.XSpace()
@@ -208,7 +212,7 @@ def trace_op_times(fn, steps: int) -> tuple:
                 times[(op_name, op_type)] += event.duration_ps / 1e9 / steps
                 begin = line.timestamp_ns * 1000 + event.offset_ps
                 intervals.append((begin, begin + event.duration_ps))
-    return times, _union_ps(intervals) / 1e9 / steps
+    return times, _union_ps(intervals) / 1e9 / steps, wall_ms
 
 
 def _union_ps(intervals) -> int:
