@@ -1,12 +1,19 @@
 """Throughput of the training input pipeline (images/s), bfr degradation.
 
     python benchmarks/bench_data.py [--seconds 20] [--batch 8]
+    python benchmarks/bench_data.py --preset cpu_256 --data_dir ../shared/data/faces_train --json
 
 Reads the bundled faces in data/train (256 x 256, so at R = 512 they are
 upscaled once, then cached), repeats them, and times full
 ``make_dataset(cfg, "train")`` batches (decode-cache, shuffle, flip, bfr
 degradation with the paper-scale ranges, batching) after a warm-up. Writes
 benchmarks/results/data.md.
+
+With ``--preset`` it times that preset's own data settings (resolution,
+degradation ranges, batch) on ``--data_dir`` instead, and reports images/s
+and the pipeline's CPU milliseconds per image (CPU time of this process over
+all threads: what the pipeline takes from a training step on a shared CPU);
+compare with ``bench_train.py --preset ... --json``'s ``images_per_s``.
 """
 
 from __future__ import annotations
@@ -37,24 +44,61 @@ def bench(resolution: int, degradation: str, batch: int, seconds: float, warmup:
         model=dataclasses.replace(cfg.model, resolution=resolution),
         data=dataclasses.replace(cfg.data, degradation=degradation),
     )
-    ds = make_dataset(cfg, "train", batch_size=batch, seed=0, folder=REPO / "data" / "train")
+    return time_dataset(cfg, batch, seconds, REPO / "data" / "train", warmup)
+
+
+def time_dataset(cfg, batch: int, seconds: float, folder, warmup: int = 5) -> dict:
+    """Images/s and CPU ms per image of ``make_dataset(cfg, "train")`` batches
+    from ``folder``, after ``warmup`` batches."""
+    ds = make_dataset(cfg, "train", batch_size=batch, seed=0, folder=folder)
     it = iter(ds)
     for _ in range(warmup):
         next(it)
-    n, t0 = 0, time.perf_counter()
+    n, t0, c0 = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - t0 < seconds:
         d, _ = next(it)
         n += int(d.shape[0])
-    dt = time.perf_counter() - t0
-    return {"resolution": resolution, "degradation": degradation, "batch": batch,
-            "images": n, "seconds": dt, "images_per_s": n / dt}
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"resolution": cfg.model.resolution, "degradation": cfg.data.degradation, "batch": batch,
+            "images": n, "seconds": dt, "images_per_s": n / dt, "cpu_ms_per_image": 1000 * cpu / n}
+
+
+def bench_preset(args) -> None:
+    """--preset: the preset's own data settings on --data_dir, one JSON line or a summary."""
+    import json
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from machine import cpu_info, load_average
+    from train_cost import resolve_config
+
+    cfg = resolve_config(args.preset, args.overrides)
+    before = load_average()
+    res = time_dataset(cfg, args.batch or cfg.train.batch_size, args.seconds, args.data_dir)
+    res = {"benchmark": "input_pipeline", "preset": args.preset, "overrides": args.overrides,
+           "data_dir": str(args.data_dir), **{k: round(v, 2) if isinstance(v, float) else v
+                                              for k, v in res.items()},
+           **cpu_info(), "tensorflow": tf.__version__, "load_before": before,
+           "load_after": load_average(), "date": time.strftime("%Y-%m-%d %H:%M")}
+    print(json.dumps(res) if args.json else
+          f"{args.preset}: {res['images_per_s']:.1f} images/s, {res['cpu_ms_per_image']:.1f} CPU ms "
+          f"per image ({res['images']} images in {res['seconds']:.1f} s, batch {res['batch']})")
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=20.0, help="timed seconds per setting")
-    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=None, help="batch (default 8, or the preset's)")
+    parser.add_argument("--preset", default=None, help="time this preset's data settings only")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="SECTION.FIELD=VALUE", help="override a config field (with --preset)")
+    parser.add_argument("--data_dir", type=Path, default=REPO / "data" / "train",
+                        help="faces to read (with --preset)")
+    parser.add_argument("--json", action="store_true", help="print one JSON line (with --preset)")
     args = parser.parse_args()
+    if args.preset:
+        bench_preset(args)
+        return
+    args.batch = args.batch or 8
     logging.getLogger("faceres_tf.data").setLevel(logging.ERROR)  # 256 px faces upscaled at 512
 
     load_before = os.getloadavg()[0]

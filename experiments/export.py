@@ -37,7 +37,7 @@ def export_from_flags() -> None:
     try:
         info = export_run(FLAGS.workdir, FLAGS.output, fmt=FLAGS.format, overwrite=FLAGS.overwrite,
                           use_ema=FLAGS.ema, tflite_batch_size=FLAGS.tflite_batch_size,
-                          precision=FLAGS.precision or "fp32")
+                          precision=FLAGS.precision or "auto")
     except (FileExistsError, FileNotFoundError, ValueError) as e:
         raise cli.UserError(e) from None
     print(json.dumps(info, indent=2))

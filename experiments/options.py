@@ -122,9 +122,13 @@ def define_run_flags() -> None:
 def define_precision_flag() -> None:
     from absl import flags
 
-    flags.DEFINE_enum("precision", None, ["fp32", "bf16"],
-                      "Compute precision: bfloat16 (bf16) or float32 (fp32); train: default the "
-                      "preset's; export: default fp32 (the TFLite model is always float32).")
+    from faceres_tf.config_ranges import PRECISION_CHOICES
+
+    flags.DEFINE_enum("precision", None, list(PRECISION_CHOICES),
+                      "Compute precision: bfloat16 (bf16), float32 (fp32) or auto (bf16 only where "
+                      "the CPU has native bf16 arithmetic and a micro-benchmark finds it faster); "
+                      "train: default the preset's; export: default auto (the TFLite model is "
+                      "always float32).")
 
 
 @_once

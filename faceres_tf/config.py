@@ -18,7 +18,7 @@ import math
 from typing import Any, Mapping
 
 from faceres_tf.config_ranges import NUMERIC_RANGES as NUMERIC_RANGES  # re-exported
-from faceres_tf.config_ranges import check_field_values
+from faceres_tf.config_ranges import PRECISION_CHOICES, check_field_values
 from faceres_tf.errors import ConfigError
 
 SKIP_RESOLUTIONS = (8, 16, 32, 64, 128, 256)  # [paper, C.1] skip nodes, in order
@@ -212,8 +212,9 @@ class TrainConfig:
         seed: global seed (data order, degradations, noise).
         jit_compile: XLA-compile the train step (GPU).
         mixed_precision: mixed_float16 policy (GPU).
-        precision: "fp32" or "bf16" (bfloat16 compute, float32 master weights,
-            losses and EMA; uses the CPU's AVX-512 BF16 / AMX units). [ours] "fp32".
+        precision: "fp32", "bf16" (bfloat16 compute, float32 master weights,
+            losses and EMA; uses the CPU's AVX-512 BF16 / AMX units) or "auto"
+            (bf16 where the CPU has them and it measures faster). [ours] "fp32".
         log_every / ckpt_every / eval_every / sample_every: in steps.
         keep_checkpoints: how many checkpoints CheckpointManager keeps.
         num_val: validation faces used by periodic PSNR/SSIM evaluation.
@@ -432,8 +433,9 @@ def validate(cfg: Config) -> None:
     if bad:
         raise ConfigError(f"loss.adv_aug_policy: unknown transform(s) {bad}; use a comma list of "
                           "color, translation, cutout")
-    if cfg.train.precision not in ("fp32", "bf16"):
-        raise ConfigError(f"train.precision must be 'fp32' or 'bf16', got {cfg.train.precision!r}")
+    if cfg.train.precision not in PRECISION_CHOICES:
+        raise ConfigError(f"train.precision must be one of {', '.join(PRECISION_CHOICES)}, "
+                          f"got {cfg.train.precision!r}")
     if cfg.train.precision == "bf16" and cfg.train.mixed_precision:
         raise ConfigError(
             "train.precision='bf16' and train.mixed_precision (float16) exclude each other")

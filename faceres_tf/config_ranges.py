@@ -17,6 +17,9 @@ import numbers
 from faceres_tf.errors import ConfigError
 
 SECTIONS = ("model", "data", "loss", "train")
+# Compute precisions every command accepts (train.precision, --precision);
+# "auto" is resolved by faceres_tf.models.precision.resolve_precision.
+PRECISION_CHOICES = ("auto", "fp32", "bf16")
 
 # Allowed range of every numeric field: key -> (type, low, high); a bound of
 # None is open. Bounds are inclusive unless listed in EXCLUSIVE_BOUNDS. Tuples

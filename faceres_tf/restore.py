@@ -53,6 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from faceres_tf import cli, image_io
+from faceres_tf.config_ranges import PRECISION_CHOICES
 from faceres_tf.errors import UserError
 from faceres_tf.image_io import ImageReadError
 
@@ -89,9 +90,10 @@ def build_parser() -> cli.Parser:
     p.add_argument("--no_color_correction", dest="color_correction", action="store_false",
                    help="keep the network's colours")
     p.add_argument("--batch_size", type=int, default=8, help="faces per network call")
-    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+    p.add_argument("--precision", choices=PRECISION_CHOICES, default="fp32",
                    help="compute precision of a --checkpoint generator (bf16: bfloat16, faster on "
-                        "CPUs with AVX-512 BF16/AMX; a --saved_model keeps its export precision)")
+                        "CPUs with AVX-512 BF16/AMX; auto: bf16 where it measures faster; a "
+                        "--saved_model keeps its export precision)")
     p.add_argument("--min_face_size", type=float, default=20.0,
                    help="leave faces smaller than this (box side, input pixels) untouched")
     p.add_argument("--min_confidence", type=float, default=0.9,

@@ -125,7 +125,7 @@ class GeneratorRunner:
                          precision: str | None = None) -> "GeneratorRunner":
         import tensorflow as tf
 
-        if precision not in (None, "fp32"):
+        if precision not in (None, "fp32", "auto"):  # "auto": keep the export's
             raise ModelLoadError(
                 f"--precision {precision} applies to --checkpoint; a SavedModel computes in the precision "
                 f"it was exported with (python -m experiments.export --precision {precision})"

@@ -5,7 +5,7 @@ from faceres_tf.models.discriminator import Discriminator, build_discriminator
 from faceres_tf.models.encoder import Encoder
 from faceres_tf.models.generator import Generator, build_generator
 from faceres_tf.models.inference import copy_weights, fold_generator, inference_generator
-from faceres_tf.models.precision import PRECISIONS, policy_name, precision_scope
+from faceres_tf.models.precision import PRECISIONS, policy_name, precision_scope, resolve_precision
 
 __all__ = [
     "Decoder",
@@ -21,4 +21,5 @@ __all__ = [
     "noise_input_shapes",
     "policy_name",
     "precision_scope",
+    "resolve_precision",
 ]

@@ -71,7 +71,8 @@ def inference_generator(generator: Generator, precision: str = "fp32", noise_inp
 
     Args:
         generator: a :class:`Generator` (any precision and noise form).
-        precision: "fp32" or "bf16" (bfloat16 compute; output float32).
+        precision: "fp32", "bf16" (bfloat16 compute; output float32) or "auto"
+            (:func:`faceres_tf.models.precision.resolve_precision`).
         noise_inputs: explicit noise-map inputs instead of ``noise_seed``.
         fold: fold constants (module doc); False gives the plain training graph.
     """

@@ -29,9 +29,10 @@ def update_ema(source, target, beta) -> None:
     copy of a mirrored variable then receives the same value.
     """
     trainable = {id(v) for v in source.trainable_weights}
-    for s, t in zip(source.weights, target.weights):
-        s_val = tf.convert_to_tensor(s)
-        if id(s) in trainable:
-            t.assign(s_val + (tf.convert_to_tensor(t) - s_val) * beta)
-        else:
-            t.assign(s_val)
+    with tf.name_scope("ema"):  # profilers attribute these ops to the EMA
+        for s, t in zip(source.weights, target.weights):
+            s_val = tf.convert_to_tensor(s)
+            if id(s) in trainable:
+                t.assign(s_val + (tf.convert_to_tensor(t) - s_val) * beta)
+            else:
+                t.assign(s_val)

@@ -41,7 +41,7 @@ from faceres_tf.losses import (
     reconstruction_loss,
 )
 from faceres_tf.models import build_discriminator, build_generator
-from faceres_tf.models.precision import policy_name, policy_scope
+from faceres_tf.models.precision import policy_name, policy_scope, resolve_precision
 from faceres_tf.seeds import derive_seed
 from faceres_tf.training import checkpoint as ckpt_lib
 from faceres_tf.training import ema as ema_lib
@@ -95,7 +95,8 @@ class Trainer:
                 f"train.batch_size={self.global_batch} is not divisible by the "
                 f"{replicas} replicas; choose a multiple of {replicas}"
             )
-        policy = "mixed_float16" if cfg.train.mixed_precision else policy_name(cfg.train.precision)
+        self.precision = resolve_precision(cfg.train.precision)[0]  # "auto" -> fp32 / bf16, logged
+        policy = "mixed_float16" if cfg.train.mixed_precision else policy_name(self.precision)
         # The compute dtype is fixed when a layer is built, so the policy is only
         # set while the models are built and restored afterwards.
         with policy_scope(policy):
