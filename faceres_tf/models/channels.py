@@ -7,7 +7,8 @@ appendix's tables exactly at R = 512.
 
 from __future__ import annotations
 
-from faceres_tf.config import SKIP_RESOLUTIONS, ModelConfig
+from faceres_tf.config import ModelConfig
+from faceres_tf.config_ranges import SKIP_RESOLUTIONS
 
 
 def encoder_channels(r: int, cfg: ModelConfig) -> int:

@@ -34,7 +34,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from faceres_tf.config import Config, validate
+from faceres_tf.config import Config
+from faceres_tf.config_ranges import validate
 from faceres_tf.errors import NotFoundError, RunDirError
 from faceres_tf.models import build_generator
 from faceres_tf.training.run_dir import (

@@ -12,10 +12,15 @@ element-wise ops, the same formula [ours, speed only].
 
 from __future__ import annotations
 
+import logging
+import math
+
 import keras
 import tensorflow as tf
 
 from faceres_tf.config import Config
+
+logger = logging.getLogger("faceres_tf.train")
 
 
 def _tf_variable(variable):
@@ -86,3 +91,21 @@ def build_optimizers(cfg: Config, g_variables, d_variables) -> tuple:
     g_opt.build(g_variables)
     d_opt.build(d_variables)
     return g_opt, d_opt
+
+
+def apply_config_learning_rates(g_opt, d_opt, cfg: Config) -> None:
+    """Writes ``cfg``'s learning rates (D's with the lazy-R1 correction) over
+    the optimizers' current ones, logging any difference.
+
+    Keras 3 optimizers keep ``learning_rate`` as a tracked variable, so a
+    checkpoint restores the value of the session that wrote it; the config of
+    the resuming session must win, or an accepted ``train.lr`` change would
+    silently never take effect (docs/method.md §4).
+    """
+    for opt, lr in zip((g_opt, d_opt), learning_rates(cfg)):
+        inner = getattr(opt, "inner_optimizer", opt)  # LossScaleOptimizer
+        old = float(inner.learning_rate.numpy())
+        inner.learning_rate.assign(lr)
+        if not math.isclose(old, lr, rel_tol=1e-6, abs_tol=0.0):
+            logger.info("Learning rate of %s: %.6g restored, %.6g from the config applied",
+                        inner.name, old, lr)

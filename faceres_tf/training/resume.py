@@ -28,7 +28,8 @@ import keras
 import tensorflow as tf
 
 from faceres_tf import data as fdata
-from faceres_tf.config import Config, validate
+from faceres_tf.config import Config
+from faceres_tf.config_ranges import validate
 from faceres_tf.errors import RunDirError, UserError
 from faceres_tf.training import checkpoint as ckpt_lib
 from faceres_tf.training import run_dir as rd

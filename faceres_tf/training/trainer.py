@@ -40,6 +40,7 @@ from faceres_tf.losses import (
     r1_penalty,
     reconstruction_loss,
 )
+from faceres_tf.losses.perceptual import build_perceptual_extractor
 from faceres_tf.models import build_discriminator, build_generator
 from faceres_tf.models.precision import policy_name, policy_scope, resolve_precision
 from faceres_tf.seeds import derive_seed
@@ -47,7 +48,7 @@ from faceres_tf.training import checkpoint as ckpt_lib
 from faceres_tf.training import ema as ema_lib
 from faceres_tf.training.evaluation import evaluate_restoration
 from faceres_tf.training.monitor import TrainingMonitor, stop_on_signal
-from faceres_tf.training.optimizers import build_optimizers, learning_rates
+from faceres_tf.training.optimizers import apply_config_learning_rates, build_optimizers
 from faceres_tf.training.strategy import is_chief
 
 logger = logging.getLogger("faceres_tf.train")
@@ -58,16 +59,6 @@ class TrainResult:
     step: int
     interrupted: bool
     last_eval: dict
-
-
-def _build_perceptual(cfg: Config):
-    """The perceptual feature extractor, or None when the perceptual loss is off."""
-    if cfg.loss.perceptual == "off":
-        return None, "off"
-    from faceres_tf.losses.perceptual import build_perceptual_extractor
-
-    extractor = build_perceptual_extractor(cfg.loss)  # only the layers with weight > 0
-    return extractor, getattr(extractor, "weights_source", cfg.loss.vgg_weights or "keras-cache")
 
 
 class Trainer:
@@ -130,7 +121,9 @@ class Trainer:
         """Creates models, optimizers and counters inside ``strategy.scope()``."""
         with strategy.scope():
             if perceptual_extractor is None:
-                self.extractor, self.perceptual_source = _build_perceptual(cfg)
+                self.extractor = build_perceptual_extractor(cfg.loss)  # None when off
+                self.perceptual_source = ("off" if self.extractor is None else getattr(
+                    self.extractor, "weights_source", cfg.loss.vgg_weights or "keras-cache"))
             else:
                 self.extractor = perceptual_extractor
                 self.perceptual_source = getattr(perceptual_extractor, "weights_source", "injected")
@@ -277,29 +270,13 @@ class Trainer:
                     f"({' '.join(str(e).split())[:300]}); use another --workdir."
                 ) from e
             logger.info("Resumed from %s (step %d)", plan.chosen.prefix, int(self.step.numpy()))
-            self._apply_config_learning_rates()
+            apply_config_learning_rates(self.g_opt, self.d_opt, self.cfg)
         step = int(self.step.numpy())
         if self.chief and ckpt_lib.tidy_after_restore(self.run_dir, plan, step):
             self.manager = self._make_manager()  # the index file was rewritten
         self._restored_step = step
         self._saved_step = step if plan.chosen is not None else None
         return step
-
-    def _apply_config_learning_rates(self) -> None:
-        """Writes the config's learning rates over the restored ones.
-
-        Keras 3 optimizers keep ``learning_rate`` as a tracked variable, so a
-        checkpoint restores the value of the session that wrote it; the config
-        of *this* session (for D with the lazy-R1 correction) must win, or an
-        accepted ``train.lr`` change would silently never take effect.
-        """
-        for opt, lr in zip((self.g_opt, self.d_opt), learning_rates(self.cfg)):
-            inner = getattr(opt, "inner_optimizer", opt)  # LossScaleOptimizer
-            old = float(inner.learning_rate.numpy())
-            inner.learning_rate.assign(lr)
-            if not np.isclose(old, lr, rtol=1e-6, atol=0.0):
-                logger.info("Learning rate of %s: %.6g restored, %.6g from the config applied",
-                            inner.name, old, lr)
 
     @property
     def has_checkpoint(self) -> bool:
