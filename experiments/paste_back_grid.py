@@ -2,8 +2,10 @@
 
 Usage::
 
-    python -m experiments.paste_back_grid --input ../shared/data/gfpgan_whole_imgs \\
-        --output experiments/results/paste_back/gfpgan.jpg [--model rdfr_cpu128] [--faces 6]
+    python -m experiments.paste_back_grid --input=../shared/data/gfpgan_whole_imgs \\
+        --workdir=experiments/results/paste_back [--bundle=rdfr_cpu128] [--faces=2]
+
+writes (or rewrites: a derived result) ``WORKDIR/<input folder name>.jpg``.
 
 One row per face (largest faces of each photo first, at most ``--faces``
 per photo): the photo around the face | restored, pasted through the square
@@ -14,7 +16,6 @@ the mask differs. Rows are ``--row_height`` px tall; the grid is a JPEG.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -68,39 +69,59 @@ def stack_rows(rows: list) -> np.ndarray:
     return np.concatenate(padded, axis=0)
 
 
-def main(argv=None) -> int:
-    from faceres_tf import cli, image_io
-    from faceres_tf.errors import UserError
+def make_grid(input_dir: str, out: Path, model: str | None, faces: int, row_height: int) -> int:
+    from faceres_tf import image_io
+    from faceres_tf.face.detection import FaceDetector
+    from faceres_tf.face.generator_runner import GeneratorRunner
+    from faceres_tf.face.pipeline import FacePipeline
 
-    p = cli.make_parser("experiments.paste_back_grid", __doc__.splitlines()[0],
-                        input=dict(required=True, help="folder of whole photos"),
-                        output=dict(required=True, help="grid JPEG to write"), overwrite="replace --output")
-    p.add_argument("--model", default=None, help="bundled model (default: faceres_tf.pretrained.DEFAULT_MODEL)")
-    p.add_argument("--faces", type=int, default=2, help="faces per photo (largest first)")
-    p.add_argument("--row_height", type=int, default=160, help="height of one row in pixels")
+    photos, _ = image_io.list_images(input_dir)
+    pipeline = FacePipeline(GeneratorRunner.from_pretrained(model), FaceDetector(), seeds=(0,))
+    rows = []
+    for path in photos:
+        rows += rows_for_photo(path, pipeline, faces, row_height)
+        print(f"{path.name}: {len(rows)} rows so far", file=sys.stderr, flush=True)
+    image_io.write_image(out, stack_rows(rows), overwrite=True, jpeg_quality=85)
+    print(f"{out}: {len(rows)} faces, {out.stat().st_size / 1024:.0f} KiB")
+    return len(rows)
 
-    def run(args) -> int:
-        from faceres_tf.face.detection import FaceDetector
-        from faceres_tf.face.generator_runner import GeneratorRunner
-        from faceres_tf.face.pipeline import FacePipeline
 
-        photos, _ = image_io.list_images(args.input)
-        if not photos:
-            raise UserError(f"no photos in {args.input}")
-        out = Path(args.output)
-        if out.exists() and not args.overwrite:
-            raise UserError(f"{out} exists; pass --overwrite")
-        pipeline = FacePipeline(GeneratorRunner.from_pretrained(args.model), FaceDetector(), seeds=(0,))
-        rows = []
-        for path in photos:
-            rows += rows_for_photo(path, pipeline, args.faces, args.row_height)
-            print(f"{path.name}: {len(rows)} rows so far", file=sys.stderr, flush=True)
-        image_io.write_image(out, stack_rows(rows), overwrite=True, jpeg_quality=85)
-        print(f"{out}: {len(rows)} faces, {out.stat().st_size / 1024:.0f} KiB")
-        return 0
+def main(argv):
+    from absl import flags
 
-    return cli.run(run, p, argv)
+    from experiments import cli
+    from faceres_tf import image_io
+
+    f = flags.FLAGS
+
+    def body():
+        if not f.input or not f.workdir:
+            raise cli.UserError("--input and --workdir are required")
+        if not image_io.list_images(f.input).images:
+            raise cli.UserError(f"--input {f.input}: no photos there")
+        if f.faces < 1 or f.row_height < 16:
+            raise cli.UserError("--faces must be >= 1 and --row_height >= 16")
+        make_grid(f.input, Path(f.workdir) / f"{Path(f.input).resolve().name}.jpg", f.bundle, f.faces,
+                  f.row_height)
+
+    return cli.run_experiment(body)
+
+
+def _define_flags():
+    from absl import flags
+
+    from experiments import options
+
+    options.define_workdir_flag()
+    flags.DEFINE_string("input", None, "Required. Folder of whole photos.", short_name="i")
+    flags.DEFINE_string("bundle", None, "Bundled model (default: faceres_tf.pretrained.DEFAULT_MODEL).")
+    flags.DEFINE_integer("faces", 2, "Faces per photo (largest first).")
+    flags.DEFINE_integer("row_height", 160, "Height of one row in pixels.")
+    flags.adopt_module_key_flags(options)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from experiments import cli
+
+    _define_flags()
+    cli.run(main)

@@ -356,7 +356,8 @@ def _export_into(generator, cfg, run_dir, out_dir: Path, fmt: str, use_ema: bool
             "path": "model.tflite",
             "inputs": {"image": f"uint8 ({b}, {r}, {r}, 3) RGB 0-255",
                        **{k: f"float32 ({b}, {h}, {w}, 1) N(0,1) noise; zeros = deterministic"
-                          for k, (h, w) in noise_layout(generator).items()}},
+                          for k, (h, w) in noise_layout(generator).items()},
+                       **({"fidelity": f"float32 ({b},) in [0, 1]"} if has_fidelity_input(generator) else {})},
             "outputs": {"image": f"uint8 ({b}, {r}, {r}, 3)"},
         }
     (out_dir / "export_info.json").write_text(json.dumps(info, indent=2))

@@ -254,3 +254,21 @@ def test_small_face_message_does_not_round_to_the_threshold():
     job = FacePipeline(Runner(), Detector(), min_face_size=20, mask="square").prepare(
         image_io.LoadedImage(np.zeros((64, 64, 3), np.uint8)))
     assert job.skipped[0][1] == "too small (19.6 px < 20 px)"
+
+
+def test_tflite_export_takes_the_fidelity_input():
+    cfg = faceres_tf.presets.get("test")
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, fidelity_input=True))
+    g = faceres_tf.build_generator(cfg)
+    runner = tf.lite.Interpreter(model_content=export.tflite_bytes(g)).get_signature_runner()
+    assert "fidelity" in runner.get_input_details()
+    x = np.random.default_rng(0).integers(0, 255, (1, 32, 32, 3), dtype=np.uint8)
+    noise = {k: np.zeros((1, h, w, 1), np.float32) for k, (h, w) in export.noise_layout(g).items()}
+    serving = export.GeneratorServing(g)
+    outs = []
+    for w in (0.0, 1.0):
+        lite = runner(image=x, fidelity=np.array([w], np.float32), **noise)["image"].astype(int)
+        ref = serving.restore_uint8(tf.constant(x), tf.constant([-1]), tf.constant([w]))["image"].numpy()
+        assert np.abs(lite - ref.astype(int)).max() <= 2  # float rounding of two graphs
+        outs.append(lite)
+    assert np.abs(outs[0] - outs[1]).max() > 2
