@@ -170,7 +170,7 @@ def find_inputs(in_path: Path, out_root: Path, say) -> dict:
 
 
 # ----------------------------------------------------------------------------- model
-def load_runner(args):
+def _load_runner(args):
     """The generator runner of ``--model`` / ``--checkpoint`` / ``--saved_model``
     at ``--fidelity`` (:class:`ModelLoadError`, a UserError, when it cannot)."""
     from faceres_tf.face.generator_runner import GeneratorRunner
@@ -191,7 +191,7 @@ def build_pipeline(args, runner=None):
     """The model, the detector and the pipeline."""
     from faceres_tf.face.pipeline import FacePipeline
 
-    runner = runner or load_runner(args)
+    runner = runner or _load_runner(args)
     detector = None
     if not args.aligned:
         from faceres_tf.face.detection import FaceDetector
