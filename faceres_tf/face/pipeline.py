@@ -75,10 +75,11 @@ def _face_side_in_photo(matrix: np.ndarray, resolution: int) -> float:
     return resolution / max(scale, 1e-12)
 
 
-def _large_face_note(side: float, resolution: int) -> str:
+def _large_face_note(side: float, resolution: int, aligned: bool = False) -> str:
+    result = (f"restored and written at {resolution} px" if aligned
+              else f"restored at {resolution} px and upscaled into the photo, so it will look softer than the photo")
     return (f"a face spans ~{side:.0f} px, more than {LARGE_FACE_FACTOR:g}x the model's "
-            f"{resolution} px: it is restored at {resolution} px and upscaled, so it will look "
-            "softer than the photo; use a higher-resolution model for large faces")
+            f"{resolution} px: it is {result}; use a higher-resolution model for large faces")
 
 
 def _is_gray(rgb: np.ndarray, tol: int = 2) -> bool:
@@ -139,7 +140,7 @@ class FacePipeline:
             if h != w:
                 notes.append(f"not square ({w}x{h}); stretched to {r}x{r}")
             if min(h, w) > LARGE_FACE_FACTOR * r:
-                notes.append(_large_face_note(min(h, w), r))
+                notes.append(_large_face_note(min(h, w), r, aligned=True))
             if (h, w) != (r, r):
                 interp = cv2.INTER_AREA if min(h, w) > r else cv2.INTER_CUBIC
                 crop = cv2.resize(rgb, (r, r), interpolation=interp)
