@@ -2,7 +2,7 @@
 #   make train   -> trains the `tiny` preset on the bundled faces in data/ (CPU, ~10 min)
 #   make test    -> lints (ruff) and runs the fast test suite
 # and one restores the sample photos with the bundled model:
-#   make restore -> data/photos/ -> results/photos/ (restored_imgs/, restored_faces/, ...)
+#   make restore -> data/photos/ -> results/sample_photos/ (restored_imgs/, restored_faces/, ...)
 # All create the virtual environment .venv on first use; it is reinstalled
 # when pyproject.toml or constraints.txt (dependencies and tested versions) changes.
 # `make install` installs the package with the extras eval, train and test,
@@ -15,7 +15,7 @@ STAMP := $(VENV)/.installed
 WORKDIR ?= runs/tiny
 STEPS ?=
 PHOTOS ?= data/photos
-RESULTS ?= results/photos
+RESULTS ?= results/sample_photos
 
 .PHONY: train test test-slow lint install restore bench clean
 
