@@ -125,7 +125,8 @@ def test_fidelity_knob_through_cli_runner_and_saved_model(run_dir, knob_run_dir,
     from faceres_tf.training import load_generator
 
     g = load_generator(knob_run_dir)[0]
-    sm = export.export_saved_model(g, tmp_path / "sm")
+    sm = export.export_saved_model(g, tmp_path / "export" / "saved_model")
+    assert GeneratorRunner.from_saved_model(tmp_path / "export").has_fidelity  # the export folder works too
     sig = tf.saved_model.load(sm).signatures["serving_default"]
     assert "fidelity" in sig.structured_input_signature[1]
     batch = np.stack([faces["1"]] * 2)

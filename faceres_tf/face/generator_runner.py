@@ -152,6 +152,9 @@ class GeneratorRunner:
                 f"it was exported with (python -m experiments.export --precision {precision})"
             )
 
+        if (not os.path.isfile(os.path.join(path, "saved_model.pb"))
+                and os.path.isfile(os.path.join(path, "saved_model", "saved_model.pb"))):
+            path = os.path.join(path, "saved_model")  # an export folder of experiments.export
         if not os.path.isfile(os.path.join(path, "saved_model.pb")):
             raise ModelLoadError(
                 f"--saved_model {path}: no saved_model.pb there; export one with "
