@@ -7,7 +7,12 @@ Public entry points::
     cfg = faceres_tf.presets.get("paper_512")
     G = faceres_tf.build_generator(cfg)       # {"image", "noise_seed"} -> image
     D = faceres_tf.build_discriminator(cfg)   # image -> logit
-    G = faceres_tf.load_pretrained()          # the bundled 128 px model
+    G = faceres_tf.load_pretrained()          # the bundled default model (Keras)
+    restored, faces = faceres_tf.restore_image(rgb)   # uint8 photo in, uint8 photo out
+    out = faceres_tf.restore_faces(crops)             # uint8 aligned faces in and out
+
+``import faceres_tf`` does not import TensorFlow; the functions above import
+it quietly on first use (no C++ start-up lines).
 """
 
 from faceres_tf import presets
@@ -24,8 +29,12 @@ def __getattr__(name):
         from faceres_tf import models
 
         return getattr(models, name)
+    if name in ("restore_image", "restore_faces"):
+        from faceres_tf import api
+
+        return getattr(api, name)
     raise AttributeError(f"module 'faceres_tf' has no attribute {name!r}")
 
 
 __all__ = ["Config", "build_discriminator", "build_generator", "load_pretrained", "override",
-           "presets"]
+           "presets", "restore_faces", "restore_image"]

@@ -10,6 +10,10 @@ batch size free):
 * ``serving_float`` - inputs ``image``: float32 (None, R, R, 3) RGB in [-1, 1],
   ``noise_seed``: int32 (None,); output ``image``: float32 in [-1, 1] (clipped).
 
+A generator built with ``model.fidelity_input`` (preset ``cpu_256``) has one
+more input in both signatures: ``fidelity``: float32 (None,), the skip strength
+w in [0, 1] (1 = the paper's model; 0 = no skips, more generation).
+
 ``noise_seed`` picks the per-face noise of the stochastic decoder: the same
 seed gives the same output, independently of the batch; a negative seed gives
 zero noise (deterministic; use it for evaluation). The faces must be aligned
@@ -63,6 +67,14 @@ def resolution_of(generator) -> int:
     return int(shape[1])
 
 
+def has_fidelity_input(generator) -> bool:
+    """``generator`` takes the optional ``fidelity`` input (``model.fidelity_input``)."""
+    cfg = getattr(generator, "model_config", None)
+    if cfg is not None:
+        return bool(getattr(cfg, "fidelity_input", False))
+    return isinstance(generator.inputs, dict) and "fidelity" in generator.inputs
+
+
 class _Untracked:
     """Holds a model without tf.Module tracking it."""
 
@@ -112,13 +124,16 @@ class GeneratorServing(tf.Module):
         else:
             self.generator = generator
         self.resolution = resolution_of(generator)
+        self.has_fidelity = has_fidelity_input(generator)
         self.zero_noise = bool(zero_noise)
         r = self.resolution
+        extra = [tf.TensorSpec([None], tf.float32, name="fidelity")] if self.has_fidelity else []
         self.restore_uint8 = tf.function(
             self._restore_uint8,
             input_signature=[
                 tf.TensorSpec([None, r, r, 3], tf.uint8, name="image"),
                 tf.TensorSpec([None], tf.int32, name="noise_seed"),
+                *extra,
             ],
         )
         self.restore_float = tf.function(
@@ -126,6 +141,7 @@ class GeneratorServing(tf.Module):
             input_signature=[
                 tf.TensorSpec([None, r, r, 3], tf.float32, name="image"),
                 tf.TensorSpec([None], tf.int32, name="noise_seed"),
+                *extra,
             ],
         )
 
@@ -133,17 +149,20 @@ class GeneratorServing(tf.Module):
     def model(self):
         return self._untracked.model if hasattr(self, "_untracked") else self.generator
 
-    def _run(self, x, noise_seed):
+    def _run(self, x, noise_seed, fidelity=None):
         if self.zero_noise:
             noise_seed = tf.fill(tf.shape(noise_seed), tf.constant(-1, tf.int32))
-        y = self.model({"image": x, "noise_seed": noise_seed}, training=False)
+        inputs = {"image": x, "noise_seed": noise_seed}
+        if fidelity is not None:
+            inputs["fidelity"] = fidelity
+        y = self.model(inputs, training=False)
         return tf.cast(y, tf.float32)
 
-    def _restore_uint8(self, image, noise_seed):
-        return {"image": float_to_uint8(self._run(uint8_to_float(image), noise_seed))}
+    def _restore_uint8(self, image, noise_seed, fidelity=None):
+        return {"image": float_to_uint8(self._run(uint8_to_float(image), noise_seed, fidelity))}
 
-    def _restore_float(self, image, noise_seed):
-        return {"image": tf.clip_by_value(self._run(image, noise_seed), -1.0, 1.0)}
+    def _restore_float(self, image, noise_seed, fidelity=None):
+        return {"image": tf.clip_by_value(self._run(image, noise_seed, fidelity), -1.0, 1.0)}
 
 
 # ---- what may be overwritten ----------------------------------------------
@@ -333,6 +352,8 @@ def _export_into(generator, cfg, run_dir, out_dir: Path, fmt: str, use_ema: bool
         "resolution": r,
         "alignment": "FFHQ five-point template scaled by R/512 (faceres_tf.face.alignment)",
     }
+    if has_fidelity_input(generator):
+        info["fidelity"] = "float32 (None,) skip strength in [0, 1], an input of every signature; 1 = the paper's model"
     if fmt in ("saved_model", "both"):
         export_saved_model(generator, out_dir / "saved_model", precision=precision)
         info["saved_model"] = {
@@ -352,7 +373,8 @@ def _export_into(generator, cfg, run_dir, out_dir: Path, fmt: str, use_ema: bool
             "path": "model.tflite",
             "inputs": {"image": f"uint8 ({b}, {r}, {r}, 3) RGB 0-255",
                        **{k: f"float32 ({b}, {h}, {w}, 1) N(0,1) noise; zeros = deterministic"
-                          for k, (h, w) in noise_layout(generator).items()}},
+                          for k, (h, w) in noise_layout(generator).items()},
+                       **({"fidelity": f"float32 ({b},) in [0, 1]"} if has_fidelity_input(generator) else {})},
             "outputs": {"image": f"uint8 ({b}, {r}, {r}, 3)"},
         }
     (out_dir / "export_info.json").write_text(json.dumps(info, indent=2))

@@ -4,7 +4,8 @@ TFLite (``export_tflite``): a float32 model (no quantisation), builtin ops
 only, batch size fixed (default 1). Signature ``serving_default``: inputs
 ``image`` uint8 (B, R, R, 3) RGB 0-255 and one ``noise_<id>`` float32
 (B, H, W, 1) per noise layer of the decoder (:func:`noise_layout` lists them);
-output ``image`` uint8 (B, R, R, 3). The noise is an explicit input because
+output ``image`` uint8 (B, R, R, 3); a model with the fidelity knob has one more
+input, ``fidelity`` float32 (B,) in [0, 1]. The noise is an explicit input because
 TF's stateless random ops (which draw the seeded noise) have no TFLite builtin
 and the Flex delegate is not available everywhere. Feed N(0, 1) samples from
 any RNG for a random restoration, zeros for the deterministic one, or
@@ -80,6 +81,8 @@ def tflite_bytes(generator, batch_size: int = 1) -> bytes:
 
     specs = {"image": tf.TensorSpec([batch_size, r, r, 3], tf.uint8, name="image")}
     specs.update({k: tf.TensorSpec([batch_size, h, w, 1], tf.float32, name=k) for k, (h, w) in layout.items()})
+    if twin.model_config.fidelity_input:  # the skip strength w (see faceres_tf.export)
+        specs["fidelity"] = tf.TensorSpec([batch_size], tf.float32, name="fidelity")
     traced = tf.function(restore).get_concrete_function(
         specs["image"], {k: v for k, v in specs.items() if k != "image"}
     )

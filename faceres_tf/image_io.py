@@ -39,9 +39,11 @@ tensors alike); :func:`depth_to_uint8` is the bit-depth rule above.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -222,7 +224,11 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
     try:
         if os.path.getsize(path) == 0:
             raise ImageReadError(f"{path}: empty file (0 bytes), not an image")
-        with Image.open(path) as img:
+        with warnings.catch_warnings(), Image.open(path) as img:
+            # Pillow's raw DecompressionBombWarning (with its site-packages path) becomes a note
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            if img.width * img.height > (Image.MAX_IMAGE_PIXELS or float("inf")):
+                notes.append(f"very large image ({img.width}x{img.height}, {img.width * img.height / 1e6:.0f} MP)")
             high_depth = _is_high_depth(img)
             img.load()  # full decode: raises on truncated or corrupt data
             was_gray = img.mode in _GRAY_MODES
@@ -232,6 +238,8 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
         raise
     except FileNotFoundError as e:
         raise ImageReadError(f"{path}: no such file") from e
+    except Image.DecompressionBombError as e:
+        raise ImageReadError(f"{path}: too many pixels to decode safely ({e}); downscale it first") from e
     except Exception as e:  # Pillow raises many types (OSError, SyntaxError, ValueError, ...)
         raise ImageReadError(f"{path}: not a readable image ({type(e).__name__}: {e}); "
                              "re-save it as PNG or JPEG") from e
@@ -272,13 +280,20 @@ def read_size(path: str | os.PathLike) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------------- writing
+class DiskFullError(OSError):
+    """No space left on the device (a run should stop: every later write fails too)."""
+
+
 def write_image(path: str | os.PathLike, rgb: np.ndarray, overwrite: bool = False,
                 jpeg_quality: int = 95) -> bool:
     """Writes RGB uint8 ``rgb``; the format follows the suffix (png, jpg, ...).
 
     Returns False (and writes nothing) when the file exists and not
-    ``overwrite``. Parent folders are created; the file appears atomically (an
-    interrupted run never leaves half a file). Non-ASCII paths work.
+    ``overwrite``. Parent folders are created; the file appears atomically:
+    it is written to a uniquely named hidden temporary beside it (two
+    processes never share one) and renamed, and the temporary is removed on
+    any failure, Ctrl-C included, so no half file is ever left. Non-ASCII
+    paths work. A full disk raises :class:`DiskFullError` ("no space left").
     """
     import cv2
 
@@ -292,10 +307,42 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, overwrite: bool = Fals
     ok, buf = cv2.imencode(ext, bgr, params)
     if not ok:
         raise OSError(f"{path}: OpenCV could not encode a {ext} image")
-    tmp = path.with_name(path.name + ".tmp")
-    buf.tofile(str(tmp))
-    os.replace(tmp, path)
+    write_bytes_atomically(path, buf.tobytes())
     return True
+
+
+def write_bytes_atomically(path: Path, data: bytes) -> None:
+    """``data`` -> ``path`` through a unique temporary + rename (see :func:`write_image`)."""
+    import errno
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix="." + _clip_utf8(path.name, 60) + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            _write_file(f, data)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError(e.errno, f"no space left on the device writing {path}") from e
+        raise
+
+
+def _write_file(f, data: bytes) -> None:
+    f.write(data)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _clip_utf8(text: str, max_bytes: int) -> str:
+    """``text`` cut to at most ``max_bytes`` UTF-8 bytes (at a character boundary)."""
+    return text.encode("utf-8")[:max_bytes].decode("utf-8", "ignore")
 
 
 # ---------------------------------------------------------------------- listing

@@ -14,6 +14,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 
 import pytest
 from commands import REPO, argv_of, console_scripts, run_all
@@ -125,3 +126,52 @@ def test_section_links_name_a_heading(doc):
     anchors = {_anchor(h) for h in re.findall(r"^#+ (.+)$", code_free, re.M)}
     for link in re.findall(r"\]\(#([^)]+)\)", text):
         assert link in anchors, f"{doc.name}: no heading for #{link}"
+
+
+# ---------------------------------------------------------------- end to end
+PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
+
+
+def _quick_restore_lines() -> list:
+    """README restore lines that need nothing but the checkout (the bundled
+    model and data/): no --checkpoint / --saved_model (those need a run)."""
+    lines = []
+    for line in _shell_lines((REPO / "README.md").read_text()):
+        words = shlex.split(line)
+        if (words and words[0].removeprefix(".venv/bin/") == "faceres-restore"
+                and not {"--checkpoint", "--saved_model"} & set(words)):
+            lines.append(words)
+    return lines
+
+
+def _to_tmp(words: list, tmp) -> list:
+    """The command's argv with its output folder moved under ``tmp``."""
+    out = list(words[1:])
+    for i, w in enumerate(out[:-1]):
+        if w in ("-o", "--output"):
+            out[i + 1] = str(tmp / out[i + 1])
+    return out
+
+
+def test_quick_readme_commands_run_as_printed(tmp_path):
+    """The README's restore lines on the bundled photos and its Python example
+    run end to end (outputs moved under a temporary folder)."""
+    lines = _quick_restore_lines()
+    assert len(lines) >= 2, "the README shows the bundled-photo restore commands"
+    example = next(b for b in PYTHON_BLOCK.findall((REPO / "README.md").read_text()) if "restore_image" in b)
+    work = tmp_path / "python"
+    work.mkdir()
+    (work / "data").symlink_to(REPO / "data")
+    (work / "example.py").write_text(f"import os\nos.chdir({str(work)!r})\n" + example
+                                     + "\nprint(restored.shape, better.shape)\n")
+    argvs = {i: argv_of("faceres-restore") + _to_tmp(w, tmp_path) + ["--quiet"] for i, w in enumerate(lines)}
+    argvs["python"] = [sys.executable, str(work / "example.py")]
+    procs = run_all(argvs, workers=2, timeout=600)
+    for key, words in enumerate(lines):
+        proc = procs[key]
+        assert proc.returncode == 0 and "0 failed" in proc.stdout, (words, proc.stdout, proc.stderr[-2000:])
+        out = tmp_path / words[words.index("-o") + 1]
+        assert len(list((out / "restored_imgs").iterdir())) == 3, words
+    proc = procs["python"]
+    assert proc.returncode == 0 and (work / "results" / "api" / "restored.png").is_file(), proc.stderr[-2000:]
+    assert proc.stderr.strip() == "", proc.stderr  # quiet: no TensorFlow start-up lines

@@ -17,6 +17,12 @@ All take and return uint8 RGB (N, R, R, 3) and int32 seeds (N,) (negative seed
 = zero noise), and split N into batches of at most ``batch_size``; the
 uint8 <-> [-1, 1] conversion is the one of :mod:`faceres_tf.image_io`.
 
+Fidelity: a model with the fidelity knob (``model.fidelity_input``, preset
+``cpu_256``) gets the runner's ``fidelity`` w in [0, 1] for every face (1 =
+the paper's model, the default; lower = weaker encoder->decoder skips, more
+generation). A model without it runs only at w = 1; :meth:`GeneratorRunner.set_fidelity`
+refuses any other value with a message naming the model.
+
 Precision and speed: Keras generators (``from_keras``, ``from_checkpoint``) run
 as the folded inference copy of the generator
 (:func:`faceres_tf.models.inference_generator`) in ``precision`` "fp32"
@@ -52,11 +58,28 @@ class GeneratorRunner:
         description: for messages ("checkpoint runs/tiny", ...).
     """
 
-    def __init__(self, fn: Callable, resolution: int, batch_size: int = 8, description: str = ""):
+    def __init__(self, fn: Callable, resolution: int, batch_size: int = 8, description: str = "",
+                 has_fidelity: bool = False):
         self.fn = fn
         self.resolution = int(resolution)
         self.batch_size = max(1, int(batch_size))
         self.description = description
+        self.has_fidelity = bool(has_fidelity)
+        self.fidelity = 1.0
+
+    def set_fidelity(self, fidelity: float) -> "GeneratorRunner":
+        """Sets w for every later call; raises :class:`ModelLoadError` for a
+        model without the knob (unless w = 1) or w outside [0, 1]."""
+        fidelity = float(fidelity)
+        if not 0.0 <= fidelity <= 1.0:
+            raise ModelLoadError(f"--fidelity must be in [0, 1], got {fidelity:g}")
+        if fidelity != 1.0 and not self.has_fidelity:
+            raise ModelLoadError(
+                f"{self.description} has no fidelity input (trained without the knob), so it runs only at "
+                f"--fidelity 1; got {fidelity:g}. Use a model trained with model.fidelity_input "
+                "(preset cpu_256) or drop -w/--fidelity")
+        self.fidelity = fidelity
+        return self
 
     def __call__(self, faces: np.ndarray, seeds) -> np.ndarray:
         import tensorflow as tf
@@ -69,7 +92,10 @@ class GeneratorRunner:
         out = np.empty_like(faces)
         for i in range(0, len(faces), self.batch_size):
             j = min(len(faces), i + self.batch_size)
-            y = self.fn(tf.constant(faces[i:j]), tf.constant(seeds[i:j]))
+            args = [tf.constant(faces[i:j]), tf.constant(seeds[i:j])]
+            if self.has_fidelity:
+                args.append(tf.fill([j - i], tf.constant(self.fidelity, tf.float32)))
+            y = self.fn(*args)
             out[i:j] = y.numpy() if hasattr(y, "numpy") else np.asarray(y)
         return out
 
@@ -83,10 +109,10 @@ class GeneratorRunner:
 
         module = export.GeneratorServing(export.prepare_generator(generator, precision, fold, in_place))
 
-        def fn(images, seeds, _module=module):
-            return _module.restore_uint8(images, seeds)["image"]
+        def fn(images, seeds, *fidelity, _module=module):
+            return _module.restore_uint8(images, seeds, *fidelity)["image"]
 
-        return cls(fn, module.resolution, batch_size, description)
+        return cls(fn, module.resolution, batch_size, description, has_fidelity=module.has_fidelity)
 
     @classmethod
     def from_checkpoint(cls, run_dir: str | os.PathLike, batch_size: int = 8, use_ema: bool = True,
@@ -98,12 +124,7 @@ class GeneratorRunner:
                 f"--checkpoint {run_dir}: no config.json; pass the run directory written by "
                 f"experiments.train (it holds config.json and checkpoints/)"
             )
-        try:
-            from faceres_tf.training import load_generator
-
-            generator, _ = load_generator(str(run_dir), use_ema=use_ema)
-        except Exception as e:  # noqa: BLE001 - re-raised with context
-            raise ModelLoadError(f"--checkpoint {run_dir}: could not load the generator: {e}") from e
+        generator = _load_run_generator(str(run_dir), use_ema)
         return cls.from_keras(generator, batch_size, f"checkpoint {run_dir}", precision=precision,
                               in_place=True)
 
@@ -131,6 +152,9 @@ class GeneratorRunner:
                 f"it was exported with (python -m experiments.export --precision {precision})"
             )
 
+        if (not os.path.isfile(os.path.join(path, "saved_model.pb"))
+                and os.path.isfile(os.path.join(path, "saved_model", "saved_model.pb"))):
+            path = os.path.join(path, "saved_model")  # an export folder of experiments.export
         if not os.path.isfile(os.path.join(path, "saved_model.pb")):
             raise ModelLoadError(
                 f"--saved_model {path}: no saved_model.pb there; export one with "
@@ -148,7 +172,48 @@ class GeneratorRunner:
             )
         r = int(spec["image"].shape[1])
 
-        def fn(images, seeds, _sig=sig, _keep=loaded):
-            return _sig(image=images, noise_seed=seeds)["image"]
+        def fn(images, seeds, *fidelity, _sig=sig, _keep=loaded):
+            extra = {"fidelity": fidelity[0]} if fidelity else {}
+            return _sig(image=images, noise_seed=seeds, **extra)["image"]
 
-        return cls(fn, r, batch_size, f"saved model {path}")
+        return cls(fn, r, batch_size, f"saved model {path}", has_fidelity="fidelity" in spec)
+
+
+def _load_run_generator(run_dir: str, use_ema: bool):
+    """The run's generator from its newest checkpoint; when that one cannot be
+    read (a run that is training deletes old checkpoints and writes new ones
+    while we load), the next older complete one, with one line saying so."""
+    import logging
+
+    from faceres_tf.training import checkpoint as ckpt_files
+
+    tf_logger = logging.getLogger("tensorflow")
+    saved_level = tf_logger.level
+    tf_logger.setLevel(logging.ERROR)  # a failed restore warns about every unrestored value
+    try:
+        try:
+            return ckpt_files.load_generator(run_dir, use_ema=use_ema)[0]
+        except Exception as e:  # noqa: BLE001 - retried below, then re-raised with context
+            first_error = e
+        tried = set()
+        for ck in ckpt_files.list_checkpoints(os.path.join(run_dir, "checkpoints")):
+            if ck.problem or ck.prefix in tried:
+                continue
+            tried.add(ck.prefix)
+            try:
+                generator = ckpt_files.load_generator(run_dir, use_ema=use_ema, checkpoint=ck.prefix)[0]
+            except Exception:  # noqa: BLE001 - try the next older one
+                continue
+            logging.getLogger("faceres_tf").warning(
+                "--checkpoint %s: the newest checkpoint could not be read (%s; is the run training?); "
+                "using %s", run_dir, _first_line(first_error), ck.name)
+            return generator
+        raise ModelLoadError(f"--checkpoint {run_dir}: could not load the generator: "
+                             f"{_first_line(first_error)}") from first_error
+    finally:
+        tf_logger.setLevel(saved_level)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]

@@ -12,7 +12,9 @@ network together, one call per batch:
    colour correction (:mod:`faceres_tf.face.color`); crops of gray photos stay
    gray.
 3. :meth:`FacePipeline.compose` - the whole photo, resized by ``upscale``,
-   with the restored faces pasted back through feathered masks.
+   with the restored faces pasted back through feathered masks that follow
+   the face (68 landmarks, :mod:`faceres_tf.face.face_mask`; the square
+   feathered mask where landmarks are unavailable).
 
 All images are RGB uint8 (H, W, 3).
 """
@@ -25,7 +27,7 @@ import math
 import cv2
 import numpy as np
 
-from faceres_tf.face import alignment, color, paste_back
+from faceres_tf.face import alignment, color, face_mask, paste_back
 from faceres_tf.face.detection import DetectedFace, center_face
 from faceres_tf.image_io import LoadedImage
 
@@ -45,12 +47,15 @@ class FaceJob:
         matrix: 2x3 photo -> aligned similarity (None for pre-aligned input).
         detection: the detector's result (None for pre-aligned input).
         restored: one uint8 (R, R, 3) restoration per seed, after :meth:`restore`.
+        mask: float32 (R, R) paste-back mask in the aligned frame (None: the
+            square feathered one).
     """
 
     crop: np.ndarray
     matrix: np.ndarray | None = None
     detection: DetectedFace | None = None
     restored: list = dataclasses.field(default_factory=list)
+    mask: np.ndarray | None = None
 
 
 @dataclasses.dataclass
@@ -70,10 +75,11 @@ def _face_side_in_photo(matrix: np.ndarray, resolution: int) -> float:
     return resolution / max(scale, 1e-12)
 
 
-def _large_face_note(side: float, resolution: int) -> str:
+def _large_face_note(side: float, resolution: int, aligned: bool = False) -> str:
+    result = (f"restored and written at {resolution} px" if aligned
+              else f"restored at {resolution} px and upscaled into the photo, so it will look softer than the photo")
     return (f"a face spans ~{side:.0f} px, more than {LARGE_FACE_FACTOR:g}x the model's "
-            f"{resolution} px: it is restored at {resolution} px and upscaled, so it will look "
-            "softer than the photo; use a higher-resolution model for large faces")
+            f"{resolution} px: it is {result}; use a higher-resolution model for large faces")
 
 
 def _is_gray(rgb: np.ndarray, tol: int = 2) -> bool:
@@ -98,11 +104,14 @@ class FacePipeline:
         min_face_size: faces whose box's shorter side is below this (pixels of
             the input photo) are left untouched.
         min_confidence: faces with a lower detector score are left untouched.
+        mask: paste-back mask, "landmarks" (dlib's 68 points,
+            :mod:`faceres_tf.face.face_mask`; the square where they fail) or
+            "square" (feathered square, :func:`paste_back.feather_mask`).
     """
 
     def __init__(self, runner, detector=None, *, aligned: bool = False, seeds=(0,),
                  only_center_face: bool = False, upscale: float = 1.0, color_correction: bool = True,
-                 min_face_size: float = 20.0, min_confidence: float = 0.9):
+                 min_face_size: float = 20.0, min_confidence: float = 0.9, mask: str = "landmarks"):
         if not aligned and detector is None:
             raise ValueError("a detector is needed unless aligned=True")
         if upscale <= 0:
@@ -117,6 +126,9 @@ class FacePipeline:
         self.color_correction = color_correction
         self.min_face_size = float(min_face_size)
         self.min_confidence = float(min_confidence)
+        if mask not in ("landmarks", "square"):
+            raise ValueError(f"mask must be 'landmarks' or 'square', got {mask!r}")
+        self.mask = mask if mask == "square" or not face_mask.unavailable_reason() else "square"
 
     # ---- 1. detect + align ----------------------------------------------------
     def prepare(self, image: LoadedImage) -> PhotoJob:
@@ -128,7 +140,7 @@ class FacePipeline:
             if h != w:
                 notes.append(f"not square ({w}x{h}); stretched to {r}x{r}")
             if min(h, w) > LARGE_FACE_FACTOR * r:
-                notes.append(_large_face_note(min(h, w), r))
+                notes.append(_large_face_note(min(h, w), r, aligned=True))
             if (h, w) != (r, r):
                 interp = cv2.INTER_AREA if min(h, w) > r else cv2.INTER_CUBIC
                 crop = cv2.resize(rgb, (r, r), interpolation=interp)
@@ -142,7 +154,7 @@ class FacePipeline:
             if det.confidence < self.min_confidence:
                 skipped.append((det, f"low confidence {det.confidence:.2f} < {self.min_confidence:.2f}"))
             elif det.size < self.min_face_size:
-                skipped.append((det, f"too small ({det.size:.0f} px < {self.min_face_size:.0f} px)"))
+                skipped.append((det, f"too small ({det.size:.1f} px < {self.min_face_size:g} px)"))
             else:
                 kept.append(det)
         if self.only_center_face and len(kept) > 1:
@@ -156,7 +168,8 @@ class FacePipeline:
             except ValueError as e:
                 skipped.append((det, f"bad landmarks ({e})"))
                 continue
-            faces.append(FaceJob(crop=alignment.warp_face(rgb, m, r), matrix=m, detection=det))
+            mask = face_mask.face_mask(rgb, det.box, m, r)[0] if self.mask == "landmarks" else None
+            faces.append(FaceJob(crop=alignment.warp_face(rgb, m, r), matrix=m, detection=det, mask=mask))
         job = PhotoJob(image=image, faces=faces, skipped=skipped)
         largest = max((_face_side_in_photo(f.matrix, r) for f in faces), default=0.0)
         if largest > LARGE_FACE_FACTOR * r:
@@ -221,8 +234,9 @@ class FacePipeline:
         # exact per-axis factor of the resized canvas (rounding of its size)
         fx, fy = canvas.shape[1] / w, canvas.shape[0] / h
         factor = (fx + fy) / 2.0
-        mask = paste_back.feather_mask(self.resolution)
+        square = paste_back.feather_mask(self.resolution)
         for f in job.faces:
+            mask = square if f.mask is None else f.mask
             paste_back.paste_face(canvas, f.restored[sample], paste_back.rescale_matrix(f.matrix, factor), mask)
         return canvas
 

@@ -13,7 +13,9 @@ Only weights and a config are read: loading runs no code from the files
 run with ``python -m faceres_tf.pretrained.bundle --checkpoint RUN --name NAME``.
 
 Licence of the bundled weights: non-commercial research use only, inherited
-from their training data (CelebA-HQ and FFHQ; see data/README.md).
+from their training data (CelebA-HQ and FFHQ; see data/README.md); each
+bundle's JSON carries it in its ``licence`` field (:data:`WEIGHTS_LICENCE`).
+No absolute path of the building machine is recorded (:func:`without_machine_paths`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,11 @@ import numpy as np
 
 from faceres_tf.config import Config
 
+# The model faceres-restore, restore_image() and load_pretrained() use when none is named.
 DEFAULT_MODEL = "rdfr_cpu128"
+# The "licence" field of every bundle's JSON (weights inherit their training data's terms).
+WEIGHTS_LICENCE = ("weights: non-commercial research use only (trained on CelebA-HQ and FFHQ, whose terms "
+                   "allow non-commercial research only); code: Apache-2.0. See NOTICE and data/README.md.")
 _HERE = Path(__file__).resolve().parent
 
 
@@ -68,6 +74,9 @@ def load_pretrained(name: str = DEFAULT_MODEL, folder=None):
     Raises:
         PretrainedError: unknown name or missing / mismatched files.
     """
+    from faceres_tf import cli
+
+    cli.import_tensorflow_quietly()  # no C++ start-up lines ("failed call to cuInit", ...)
     from faceres_tf.models import build_generator
 
     meta, weights = _paths(name, folder)
@@ -109,10 +118,23 @@ def save_bundle(generator, cfg: Config, name: str, info: dict, folder: Path | No
     weights = folder / f"{name}.weights.npz"
     np.savez_compressed(weights, **arrays)
     meta = folder / f"{name}.json"
-    meta.write_text(json.dumps({"config": cfg.to_dict(), "info": info}, indent=2, sort_keys=True)
-                    + "\n")
+    record = {"config": without_machine_paths(cfg.to_dict()), "info": without_machine_paths(info),
+              "licence": WEIGHTS_LICENCE}
+    meta.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return meta, weights
 
 
-__all__ = ["DEFAULT_MODEL", "PretrainedError", "available", "load_pretrained", "model_info",
+def without_machine_paths(value):
+    """``value`` (nested dicts / lists) with every absolute path replaced by its
+    last component: a bundle records no folder of the machine that built it."""
+    if isinstance(value, dict):
+        return {k: without_machine_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_machine_paths(v) for v in value]
+    if isinstance(value, str) and (value.startswith("/") or value[1:3] in (":\\", ":/")) and " " not in value:
+        return Path(value).name or value
+    return value
+
+
+__all__ = ["DEFAULT_MODEL", "WEIGHTS_LICENCE", "PretrainedError", "available", "load_pretrained", "model_info",
            "save_bundle"]
