@@ -31,6 +31,7 @@ and curve.png.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from experiments.cli import UserError
 from experiments.eval_chains import CHAINS, build_chain_eval_set, config_at, describe_ranges
 from experiments.evalset import build_eval_set, restore
 from experiments.scoring import Scorer
+from faceres_tf import presets
 
 options.define_workdir_flag()
 options.define_eval_flags()
@@ -49,6 +51,9 @@ options.define_overwrite_flag()
 flags.DEFINE_string("model", None, "Bundled model name (faceres_tf.pretrained.available()); "
                     "default: the bundled default when --run_dir is not given.")
 options.define_run_dir_flag()  # instead of a bundled model
+flags.DEFINE_string("chain_preset", None, "Take the chains' ranges and switches from this preset's "
+                    "data config (scaled to each resolution) instead of the model's, so that two "
+                    "models are scored on the same inputs (default: the model's own).")
 flags.DEFINE_list("chains", list(CHAINS), "Degradation chains to score on: train (the model's "
                   "own) and cv2 (independent, experiments/eval_chains.py).")
 flags.DEFINE_integer("eval_resolution", None, "Also score at this resolution (power of two): "
@@ -120,6 +125,15 @@ def resolutions(cfg, eval_resolution: int | None) -> list:
     return [r0, int(eval_resolution)]
 
 
+def chain_config(cfg, chain_preset: str | None):
+    """The config whose data settings (and resolution, for range scaling) make
+    the evaluation sets: the model's own, or those of ``chain_preset``."""
+    if not chain_preset:
+        return cfg
+    ref = presets.get(chain_preset)
+    return dataclasses.replace(cfg, data=ref.data, model=ref.model)
+
+
 def evaluate(opts, flags_, progress) -> dict:
     """Scores the model on every chain at every resolution; writes the report."""
     progress("loading the model")
@@ -130,10 +144,14 @@ def evaluate(opts, flags_, progress) -> dict:
     result = {"model": described, "faces": None, "degradations": opts.num_eval_degradations,
               "noise_draws": opts.num_noise_seeds, "evaluations": [], "real_lq": []}
     embedder, r0 = quality.identity_embedder(opts, progress), int(cfg.model.resolution)
+    chain_preset = getattr(flags_, "chain_preset", None)
+    chain_cfg = chain_config(cfg, chain_preset)
+    if chain_preset:
+        result["chain_preset"] = chain_preset
     for size in sizes:
         for chain in flags_.chains:
             label = f"{chain} chain at {size} px"
-            cfg_r = config_at(cfg, size)
+            cfg_r = config_at(chain_cfg, size)
             progress(f"{label}: degrading the faces of {opts.eval_dir}")
             evalset = build_chain_eval_set(chain, cfg_r, opts.eval_dir, opts.num_eval_degradations,
                                            opts.num_eval_faces)
@@ -266,6 +284,9 @@ def main(argv):
         unknown = sorted(set(f.chains) - set(CHAINS))
         if unknown or not f.chains:
             raise UserError(f"--chains: unknown {unknown}; choose from {','.join(CHAINS)}")
+        if f.chain_preset and f.chain_preset not in presets.names():
+            raise UserError(f"--chain_preset: unknown preset {f.chain_preset!r}; choose from "
+                            f"{', '.join(presets.names())}")
         if f.learning_curve:
             if not f.run_dir:
                 raise UserError("--learning_curve needs --run_dir")

@@ -99,3 +99,17 @@ def test_progress_embedder_reports_chunks_and_keeps_features():
     np.testing.assert_array_equal(feats[:, 0], np.arange(7))
     assert lines == [f"  identity features (fake) {i}/7" for i in (0, 3, 6)]
     assert emb.embed([]).shape == (0, 2)
+
+
+def test_chain_preset_scores_two_models_on_the_same_inputs():
+    """--chain_preset=cpu_256 gives a 128 px model the 256 px model's chain:
+    at 256 px the same ranges and switches, at 128 px the ranges scaled."""
+    from experiments.eval_chains import config_at
+    from faceres_tf import presets
+
+    small, big = presets.get("cpu_128"), presets.get("cpu_256")
+    assert model_quality.chain_config(small, None) is small
+    cfg = model_quality.chain_config(small, "cpu_256")
+    assert cfg.model.resolution == 256 and cfg.data == big.data
+    assert config_at(cfg, 256).data == config_at(big, 256).data
+    assert config_at(cfg, 128).data.blur_sigma == (0.1, 2.5)
