@@ -52,6 +52,9 @@ def training_record(run_dir: Path) -> dict:
         # the schedule: every accepted mid-run change (e.g. alpha / lr) and its step
         info["config_history"] = [{"step": h["step"], "changes": h["changes"]}
                                   for h in record.get("config_history", [])]
+        grown = [s["initialised_from"] for s in sessions if "initialised_from" in s]
+        if grown:  # train.init_from: what the run started from (counts, not path lists)
+            info["initialised_from"] = {k: v for k, v in grown[0].items() if not k.endswith("_paths")}
     info.update(train_steps=last, images_seen=last * batch,
                 train_wall_seconds=round(seconds, 1), batch_size=batch)
     return info
