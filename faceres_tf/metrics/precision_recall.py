@@ -23,10 +23,8 @@ Implementation [ours]:
 * Tie tolerance: a pair is inside when ``d^2 <= rho^2 + rtol (|a|^2 + |b|^2)``
   (centred norms), ``rtol = 1e-5`` for float32 (about the worst-case rounding
   of a 512-d dot product), ``1e-12`` for float64, so exact ties do not flip
-  with rounding. Consequence: a float32 result lies between Algorithm 1's
-  exact one and the one with ``rtol = 2e-5`` (tolerance plus rounding); it
-  can exceed the exact one by pairs inside that band (about 1 random set in
-  300 has one). ``dtype=np.float64`` decides as Algorithm 1 does.
+  with rounding. A float32 result lies between Algorithm 1's exact one and
+  the one with ``rtol = 2e-5``; ``dtype=np.float64`` decides as Algorithm 1.
 * Same-identity pairs are re-checked with exact float64 differences and an
   identity-in point also counts as in: ``iprecision <= precision`` and
   ``irecall <= recall`` hold exactly; identical sets give exactly 1.
