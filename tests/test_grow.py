@@ -70,3 +70,25 @@ def test_cpu_256_grows_from_the_bundled_128_model():
     assert report["copied"] == 77 and report["adapted"] == 6
     assert all(p.startswith(("resblock_128x128", "styleblock_256x256", "to_rgb/"))
                for p in report["fresh_paths"])
+
+
+def test_a_run_directory_is_a_source(tmp_path):
+    """train.init_from may name a run directory: its newest EMA generator is copied."""
+    from pathlib import Path
+
+    from faceres_tf.config import override
+    from faceres_tf.training import train
+    from faceres_tf.training.checkpoint import load_generator
+
+    repo = Path(__file__).resolve().parents[1]
+    cfg = override(presets.get("test"), {"data.train_dir": str(repo / "data" / "train"),
+                                         "data.val_dir": str(repo / "data" / "val")})
+    train(cfg, tmp_path / "src", steps=1, progress=False)
+    weights, res = grow.source_weights(str(tmp_path / "src"))
+    assert res == 32
+    fresh = faceres_tf.build_generator(cfg)
+    report = grow.init_generator([fresh], str(tmp_path / "src"))
+    assert report["copied"] == len(fresh.weights)
+    ema, _ = load_generator(tmp_path / "src", use_ema=True)
+    for a, b in zip(fresh.weights, ema.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())

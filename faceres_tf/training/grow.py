@@ -46,8 +46,8 @@ def source_weights(source: str) -> tuple:
         generator = pretrained.load_pretrained(source)
         res = generator.faceres_config.model.resolution
     elif Path(source).is_dir():
-        generator = load_generator(source, use_ema=True)
-        res = generator.model_config.resolution
+        generator, cfg = load_generator(source, use_ema=True)
+        res = cfg.model.resolution
     else:
         raise ConfigError(f"train.init_from={source!r} is neither a bundled model "
                           f"({', '.join(pretrained.available())}) nor a run directory")
