@@ -146,7 +146,7 @@ and forbid further distribution; FFHQ images carry their own Flickr licences
 | `train/` | {train} | high-quality aligned faces (CelebA-HQ, FFHQ), 256x256 JPEG q=95 (4:4:4) |
 | `val/` | {val} | the same kind, held out for validation |
 | `real_lq/` | {lq} | real low-quality aligned faces (CodeFormer test inputs), 256x256 PNG, for the restoration demo |
-| `photos/` | 3 | whole photos with 7 faces (GFPGAN test inputs), downsized to 640 px, JPEG q=90, for `make restore` (see `photos/README.md`; not made by this script) |
+| `photos/` | 3 | whole photos, 7 faces (GFPGAN inputs), 640 px JPEG, for `make restore`: `photos/README.md` |
 
 ## How the set was made
 
