@@ -3,7 +3,7 @@
 A :class:`Config` is a frozen tree of dataclasses (model, data, loss, train).
 Named presets live in :mod:`faceres_tf.presets`. Every field says whether its
 value is the paper's (**[paper]**) or our choice where the paper is silent
-(**[ours]**); see ``README.md`` "Where the paper is silent".
+(**[ours]**); see ``docs/code.md`` "Where the paper is silent".
 
 Configs round-trip through plain dicts / JSON (``to_dict`` / ``from_dict``) and
 accept dotted overrides (``override(cfg, {"model.num_skips": 2})``), which is

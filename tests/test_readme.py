@@ -19,7 +19,7 @@ import sys
 import pytest
 from commands import REPO, argv_of, console_scripts, run_all
 
-DOCS = [REPO / "README.md", REPO / "experiments" / "README.md"]
+DOCS = [REPO / "README.md", REPO / "experiments" / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 BLOCK = re.compile(r"^```(?:bash|sh|shell|console)\n(.*?)^```", re.M | re.S)
 INLINE = re.compile(r"`((?:\.venv/bin/)?(?:python -m |faceres-|make )[^`]*)`")
 
