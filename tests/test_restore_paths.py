@@ -14,9 +14,9 @@ from PIL import Image
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
 
-import faceres_tf  # noqa: E402
+from run_dirs import make_run_dir  # noqa: E402
+
 from faceres_tf import restore  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,13 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    cfg = faceres_tf.presets.get("test")
-    run = tmp_path_factory.mktemp("model") / "run"
-    (run / "checkpoints").mkdir(parents=True)
-    (run / "config.json").write_text(cfg.to_json())
-    tf.train.Checkpoint(generator_ema=faceres_tf.build_generator(cfg)).save(
-        str(run / "checkpoints" / "ckpt"))
-    return str(run)
+    return make_run_dir(tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
+from run_dirs import make_run_dir  # noqa: E402
 
 import faceres_tf  # noqa: E402
 from faceres_tf import export, image_io, restore  # noqa: E402
@@ -32,28 +33,14 @@ PHOTO = REPO / "data" / "photos" / "gfpgan_Blake_Lively.jpg"
 SUMMARY = re.compile(r"(\d+) succeeded, (\d+) failed, (\d+) faces restored, (\d+) skipped faces")
 
 
-def _run_dir(root: Path, fidelity_input: bool = False, checkpoints: int = 1) -> str:
-    cfg = faceres_tf.presets.get("test")
-    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, fidelity_input=fidelity_input))
-    tf.keras.utils.set_random_seed(3)
-    g = faceres_tf.build_generator(cfg)
-    run = root / "run"
-    (run / "checkpoints").mkdir(parents=True)
-    (run / "config.json").write_text(cfg.to_json())
-    ckpt = tf.train.Checkpoint(generator_ema=g)
-    for _ in range(checkpoints):
-        ckpt.save(str(run / "checkpoints" / "ckpt"))  # ckpt-1, ckpt-2, ...
-    return str(run)
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    return _run_dir(tmp_path_factory.mktemp("plain"))
+    return make_run_dir(tmp_path_factory.mktemp("plain"), seed=3)
 
 
 @pytest.fixture(scope="module")
 def knob_run_dir(tmp_path_factory):
-    return _run_dir(tmp_path_factory.mktemp("knob"), fidelity_input=True)
+    return make_run_dir(tmp_path_factory.mktemp("knob"), seed=3, fidelity_input=True)
 
 
 @pytest.fixture
@@ -221,7 +208,7 @@ def test_checkpoint_deleted_while_loading_falls_back_to_the_previous(tmp_path, c
     from faceres_tf.face.generator_runner import GeneratorRunner
     from faceres_tf.training import checkpoint as ckpt_files
 
-    run = _run_dir(tmp_path, checkpoints=2)
+    run = make_run_dir(tmp_path, seed=3, checkpoints=2)
     real = ckpt_files.find_restorable
 
     def chosen_then_deleted(ckpt_dir):  # the trainer removes the newest right after we pick it

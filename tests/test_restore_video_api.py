@@ -16,7 +16,8 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
+
+from run_dirs import make_run_dir  # noqa: E402
 
 import faceres_tf  # noqa: E402
 from faceres_tf import image_io, restore  # noqa: E402
@@ -29,13 +30,7 @@ pytestmark = pytest.mark.skipif(not PHOTO.exists(), reason="bundled photos in da
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    cfg = faceres_tf.presets.get("test")
-    run = tmp_path_factory.mktemp("model") / "run"
-    (run / "checkpoints").mkdir(parents=True)
-    (run / "config.json").write_text(cfg.to_json())
-    tf.keras.utils.set_random_seed(5)
-    tf.train.Checkpoint(generator_ema=faceres_tf.build_generator(cfg)).save(str(run / "checkpoints" / "ckpt"))
-    return str(run)
+    return make_run_dir(tmp_path_factory.mktemp("model"), seed=5)
 
 
 def jitter_clip(path: Path, frames: int = 6, size: int = 96, fps: float = 12.0) -> None:
