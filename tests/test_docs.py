@@ -3,7 +3,10 @@ cited anywhere in the repository names one of its sections, on the topic the
 citing code expects."""
 
 import re
+import subprocess
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 METHOD = REPO / "docs" / "method.md"
@@ -58,3 +61,29 @@ def test_setup_py_is_a_shim_over_pyproject():
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
     assert len(calls) == 1 and ast.unparse(calls[0]) == "setup()"
     assert 'name = "faceres_tf"' in (REPO / "pyproject.toml").read_text()
+
+
+def _cited_repo_paths():
+    """Repository paths (experiments/results/..., benchmarks/results/...) that the
+    README, docs/ and the results READMEs cite."""
+    root = REPO
+    docs = [root / "README.md", *sorted((root / "docs").glob("*.md")),
+            *sorted((root / "experiments" / "results").glob("*/README.md"))]
+    pattern = re.compile(r"(?:experiments|benchmarks)/results/[\w./-]*[\w/]")
+    for doc in docs:
+        for path in pattern.findall(doc.read_text(encoding="utf-8")):
+            yield doc.relative_to(root), path
+
+
+def test_cited_results_are_in_the_repository():
+    """A results path the docs cite must exist in a clean clone (CI runs on one):
+    results ignored by git would pass on the machine that wrote them and nowhere else."""
+    root = REPO
+    try:
+        tracked = subprocess.run(["git", "ls-files", "experiments/results", "benchmarks/results"], cwd=root,
+                                 capture_output=True, text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    missing = [(str(doc), path) for doc, path in _cited_repo_paths()
+               if not any(t.startswith(path) for t in tracked)]  # a cited prefix (quality_grid*) counts
+    assert not missing, f"cited but not tracked by git: {missing}"
