@@ -392,10 +392,24 @@ def test_set_type_errors_name_the_key(item, message):
 
 
 # --------------------------------------------------------------- defects 8, 10 (CLI)
-def _run_driver(main, argv, capsys):
-    """Runs a command's ``main`` in this process with ``argv`` (``argv[0]``, the
-    program name, dropped); returns (exit status, stdout, stderr)."""
+def _run_command(main, argv, capsys):
+    """Runs an argparse command's ``main`` in this process with ``argv``
+    (``argv[0]``, the program name, dropped); returns (exit status, stdout, stderr)."""
     rc = main(argv[1:])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def _run_driver(main, argv, capsys):
+    """Runs an absl driver's ``main`` in this process with ``argv``; returns
+    (exit status, stdout, stderr)."""
+    from absl import flags
+
+    flags.FLAGS(argv)
+    try:
+        rc = main([])
+    finally:
+        flags.FLAGS.unparse_flags()
     out = capsys.readouterr()
     return rc, out.out, out.err
 
@@ -415,7 +429,7 @@ def test_training_cli_user_errors_are_one_line_exit_2_and_create_nothing(
     argv = ["train", "--preset=test", f"--workdir={workdir}", "--steps=5", "--quiet",
             f"--data_dir={REPO / 'data' / 'train'}"]
     argv += [e.format(tmp=tmp_path) for e in extra]
-    rc, out, err = _run_driver(train_command.main, argv, capsys)
+    rc, out, err = _run_command(train_command.main, argv, capsys)
     assert rc == 2, out[-2000:] + err[-2000:]
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], err
@@ -432,7 +446,7 @@ def test_training_cli_keeps_the_traceback_of_a_real_bug(tmp_path, capsys, monkey
     argv = ["train", "--preset=test", f"--workdir={tmp_path / 'run'}", "--quiet",
             f"--data_dir={REPO / 'data' / 'train'}"]
     with pytest.raises(RuntimeError, match="a bug in the trainer"):  # not swallowed, not exit 2
-        _run_driver(train_command.main, argv, capsys)
+        _run_command(train_command.main, argv, capsys)
 
 
 def test_new_run_failing_on_bad_data_leaves_nothing(tmp_path):
