@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 train: $(STAMP)
-	$(PY) -m experiments.train --preset=tiny --workdir=$(WORKDIR) $(if $(STEPS),--steps=$(STEPS),)
+	$(VENV)/bin/faceres-train --preset=tiny --workdir=$(WORKDIR) $(if $(STEPS),--steps=$(STEPS),)
 
 # Restores the bundled sample photos (rewrites $(RESULTS) on each run).
 restore: $(STAMP)
@@ -45,7 +45,7 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -q --run-slow tests
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_generator.py
+	$(PY) -m benchmarks.bench_generator
 
 clean:
 	rm -rf $(VENV) build *.egg-info

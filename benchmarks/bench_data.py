@@ -1,7 +1,7 @@
 """Throughput of the training input pipeline (images/s), bfr degradation.
 
-    python benchmarks/bench_data.py [--seconds 20] [--batch 8]
-    python benchmarks/bench_data.py --preset cpu_256 --data_dir ../shared/data/faces_train --json
+    python -m benchmarks.bench_data [--seconds 20] [--batch 8]
+    python -m benchmarks.bench_data --preset cpu_256 --data_dir ../shared/data/faces_train --json
 
 Reads the bundled faces in data/train (256 x 256, so at R = 512 they are
 upscaled once, then cached), repeats them, and times full
@@ -27,12 +27,16 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from faceres_tf.cli import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()  # before TensorFlow's first import: its C++ start-up log stays hidden
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
 import tensorflow as tf  # noqa: E402
 
+from benchmarks.machine import cpu_info, emit, load_average  # noqa: E402
+from benchmarks.train_cost import resolve_config  # noqa: E402
 from faceres_tf import presets  # noqa: E402
 from faceres_tf.data import make_dataset  # noqa: E402
 
@@ -65,12 +69,6 @@ def time_dataset(cfg, batch: int, seconds: float, folder, warmup: int = 5) -> di
 
 def bench_preset(args) -> None:
     """--preset: the preset's own data settings on --data_dir, one JSON line or a summary."""
-    import json
-
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    from machine import cpu_info, load_average
-    from train_cost import resolve_config
-
     cfg = resolve_config(args.preset, args.overrides)
     before = load_average()
     res = time_dataset(cfg, args.batch or cfg.train.batch_size, args.seconds, args.data_dir)
@@ -79,9 +77,8 @@ def bench_preset(args) -> None:
                                               for k, v in res.items()},
            **cpu_info(), "tensorflow": tf.__version__, "load_before": before,
            "load_after": load_average(), "date": time.strftime("%Y-%m-%d %H:%M")}
-    print(json.dumps(res) if args.json else
-          f"{args.preset}: {res['images_per_s']:.1f} images/s, {res['cpu_ms_per_image']:.1f} CPU ms "
-          f"per image ({res['images']} images in {res['seconds']:.1f} s, batch {res['batch']})")
+    emit([res], f"{args.preset}: {res['images_per_s']:.1f} images/s, {res['cpu_ms_per_image']:.1f} CPU ms "
+         f"per image ({res['images']} images in {res['seconds']:.1f} s, batch {res['batch']})", None, args.json)
 
 
 def main():
@@ -93,7 +90,7 @@ def main():
                         metavar="SECTION.FIELD=VALUE", help="override a config field (with --preset)")
     parser.add_argument("--data_dir", type=Path, default=REPO / "data" / "train",
                         help="faces to read (with --preset)")
-    parser.add_argument("--json", action="store_true", help="print one JSON line (with --preset)")
+    parser.add_argument("--json", action="store_true", help="print one JSON line per result (nothing written)")
     args = parser.parse_args()
     if args.preset:
         bench_preset(args)
@@ -108,7 +105,7 @@ def main():
         r = bench(res, deg, args.batch, args.seconds)
         rows.append(r)
         print(f"{deg:5s} R={res:4d} batch={r['batch']}: {r['images_per_s']:8.1f} images/s "
-              f"({r['images']} images in {r['seconds']:.1f} s)")
+              f"({r['images']} images in {r['seconds']:.1f} s)", file=sys.stderr, flush=True)
 
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPU(s), "
                f"TensorFlow {tf.__version__}, Python {platform.python_version()}; "
@@ -117,7 +114,7 @@ def main():
     lines = [
         "# Input pipeline throughput (`benchmarks/bench_data.py`)",
         "",
-        f"Machine: {machine}. Command: `python benchmarks/bench_data.py --seconds "
+        f"Machine: {machine}. Command: `python -m benchmarks.bench_data --seconds "
         f"{args.seconds:g} --batch {args.batch}`.",
         "",
         "Full `make_dataset(cfg, \"train\")` on the bundled 256 px faces (cached after the first",
@@ -130,10 +127,8 @@ def main():
     for r in rows:
         lines.append(f"| {r['degradation']} | {r['resolution']} | {r['batch']} | "
                      f"{r['images_per_s']:.1f} |")
-    out = REPO / "benchmarks" / "results" / "data.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print(f"wrote {out}")
+    rows = [{"benchmark": "input_pipeline", **r, **cpu_info(), "load_before": load_before} for r in rows]
+    emit(rows, "\n".join(lines), REPO / "benchmarks" / "results" / "data.md", args.json)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Generator forward time, FLOPs and the share of the conv peak, per precision.
 
-    python benchmarks/bench_generator.py --preset paper_512 --precision fp32 --json
-    python benchmarks/bench_generator.py --preset paper_512 --precision bf16 --json
-    python benchmarks/bench_generator.py --preset paper_512 --precision both --json
+    python -m benchmarks.bench_generator --preset paper_512 --precision fp32 --json
+    python -m benchmarks.bench_generator --preset paper_512 --precision bf16 --json
+    python -m benchmarks.bench_generator --preset paper_512 --precision both --json
 
 In one process, interleaved round by round (so a varying background load hits
 every case alike), it times:
@@ -27,21 +27,18 @@ it to ``--out`` (default benchmarks/results/generator.md).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from faceres_tf.cli import import_tensorflow_quietly  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import_tensorflow_quietly()  # before TensorFlow's first import: its C++ start-up log stays hidden
 
 import tensorflow as tf  # noqa: E402
-from machine import conv_cases, cpu_info, emit, interleaved_times, load_average  # noqa: E402
 
 import faceres_tf  # noqa: E402
+from benchmarks.machine import conv_cases, cpu_info, emit, interleaved_times, load_average  # noqa: E402
 
 
 def count_flops(fn, spec) -> float:
@@ -191,7 +188,7 @@ def _markdown(results, args) -> str:
         lines += ["", f"- bf16 vs fp32, folded graphs: {res0['bf16_speedup_vs_fp32']:.2f}x (wall), "
                       f"{res0['bf16_speedup_vs_fp32_cpu']:.2f}x (cpu); conv peak bf16 / fp32: "
                       f"{res0['bf16_peak_ratio']:.2f}x (wall), {res0['bf16_peak_ratio_cpu']:.2f}x (cpu)"]
-    lines += ["", f"Medians of {args.repeats} interleaved rounds. Command: `python benchmarks/bench_generator.py "
+    lines += ["", f"Medians of {args.repeats} interleaved rounds. Command: `python -m benchmarks.bench_generator "
                   f"--preset {args.preset} --precision {args.precision} --batch {args.batch} "
                   f"--repeats {args.repeats}`"]
     return "\n".join(lines) + "\n"

@@ -1,7 +1,7 @@
 """Generator speed under Keras 3's JAX backend (for GPU machines without TensorFlow).
 
-    python benchmarks/bench_generator_jax.py                      # paper_512, batch 1 and 32, fp32 and bf16
-    python benchmarks/bench_generator_jax.py --preset test        # CPU smoke run (32 px, seconds)
+    python -m benchmarks.bench_generator_jax                      # paper_512, batch 1 and 32, fp32 and bf16
+    python -m benchmarks.bench_generator_jax --preset test        # CPU smoke run (32 px, seconds)
 
 Times, for every (batch, precision, mode): ``forward`` (the generator's
 inference call) and ``forward_backward`` (L1 loss of the output and its
@@ -21,15 +21,13 @@ Needs only ``jax`` (with CUDA for a GPU), ``keras`` and this repository on
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
-os.environ["KERAS_BACKEND"] = "jax"
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ["KERAS_BACKEND"] = "jax"  # before Keras is imported
+from benchmarks.machine import emit  # noqa: E402 - imports no Keras
 
 
 def _flops(compiled) -> float | None:
@@ -96,6 +94,8 @@ def main():
     ap.add_argument("--precisions", default="fp32,bf16", help="comma-separated: fp32, bf16")
     ap.add_argument("--modes", default="forward,forward_backward", help="forward, forward_backward")
     ap.add_argument("--repeats", type=int, default=10, help="timed calls per case (after one warm-up)")
+    ap.add_argument("--out", default=None, help="also write the markdown table to this file")
+    ap.add_argument("--json", action="store_true", help="print one JSON line per case (nothing written)")
     args = ap.parse_args()
 
     import jax
@@ -112,6 +112,7 @@ def main():
         "platform": dev.platform, "jax": jax.__version__, "keras": keras.__version__,
         "tensorflow_loaded": "tensorflow" in sys.modules, "date": time.strftime("%Y-%m-%d %H:%M"),
     }
+    cases = []
     for batch in [int(b) for b in args.batches.split(",")]:
         for precision in args.precisions.split(","):
             for mode in args.modes.split(","):
@@ -120,8 +121,25 @@ def main():
                     case.update(run_case(cfg, batch, precision, mode, args.repeats))
                 except Exception as e:  # noqa: BLE001 - report and go on (OOM at batch 32, ...)
                     case["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
-                print(json.dumps(case), flush=True)
+                print(f"batch {batch} {precision} {mode}: {case.get('error') or 'done'}", file=sys.stderr,
+                      flush=True)
+                cases.append(case)
                 jax.clear_caches()
+    emit(cases, _markdown(cases), args.out, args.json)
+
+
+def _markdown(cases: list) -> str:
+    """One table row per case: its timing fields as they were measured."""
+    skip = {"benchmark", "preset", "resolution", "device", "device_kind", "platform", "jax", "keras",
+            "tensorflow_loaded", "date"}
+    keys = sorted({k for c in cases for k in c} - skip - {"batch", "precision", "mode"})
+    c0 = cases[0] if cases else {}
+    lines = [f"# Generator under Keras' JAX backend ({c0.get('preset')}, {c0.get('device_kind')}, "
+             f"{c0.get('date')})", "", "| batch | precision | mode | " + " | ".join(keys) + " |",
+             "|---" * (3 + len(keys)) + "|"]
+    lines += [f"| {c['batch']} | {c['precision']} | {c['mode']} | " + " | ".join(
+        f"{c[k]:.4g}" if isinstance(c.get(k), float) else str(c.get(k, "")) for k in keys) + " |" for c in cases]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

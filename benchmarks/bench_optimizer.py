@@ -1,6 +1,6 @@
 """Keras Adam against FusedAdam (one ResourceApplyAdam kernel per variable), A/B in one run.
 
-    python benchmarks/bench_optimizer.py --preset cpu_256 --steps 6 --json
+    python -m benchmarks.bench_optimizer --preset cpu_256 --steps 6 --json
 
 Builds two trainers of the preset that differ only in the optimizer class
 (keras.optimizers.Adam, the trainer's FusedAdam), and times, interleaved
@@ -19,22 +19,20 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from unittest import mock
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from faceres_tf.cli import import_tensorflow_quietly  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import_tensorflow_quietly()  # before TensorFlow's first import: its C++ start-up log stays hidden
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from machine import cpu_info, emit, interleaved_times, load_average  # noqa: E402
-from train_cost import resolve_config  # noqa: E402
 
+from benchmarks.machine import cpu_info, emit, interleaved_times, load_average  # noqa: E402
+from benchmarks.train_cost import resolve_config  # noqa: E402
 from faceres_tf.training import Trainer, make_strategy, optimizers  # noqa: E402
 
 
@@ -101,7 +99,7 @@ def _markdown(r, args) -> str:
         lines.append(f"| {label} | {r[f'keras_adam_{kind}_seconds']:.4f} / {r[f'keras_adam_{kind}_seconds_cpu']:.4f}"
                      f" | {r[f'fused_adam_{kind}_seconds']:.4f} / {r[f'fused_adam_{kind}_seconds_cpu']:.4f} | "
                      f"{r[f'{kind}_speedup']:.2f}x / {r[f'{kind}_speedup_cpu']:.2f}x |")
-    lines += ["", f"Medians of {args.steps} interleaved rounds. Command: `python benchmarks/bench_optimizer.py "
+    lines += ["", f"Medians of {args.steps} interleaved rounds. Command: `python -m benchmarks.bench_optimizer "
                   f"--preset {args.preset} --precision {args.precision} --steps {args.steps}`"]
     return "\n".join(lines) + "\n"
 

@@ -1,6 +1,6 @@
 """How far bf16 restorations are from fp32 ones, on the bundled faces.
 
-    python benchmarks/bench_precision_quality.py --checkpoint RUN_DIR
+    python -m benchmarks.bench_precision_quality --checkpoint RUN_DIR
 
 Loads the EMA generator of a training run and restores, through the restore
 CLI's runner (:class:`faceres_tf.face.generator_runner.GeneratorRunner`, uint8
@@ -15,18 +15,18 @@ graph. Writes ``benchmarks/results/precision_quality.md`` unless ``--json``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from faceres_tf.cli import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()  # before TensorFlow's first import: its C++ start-up log stays hidden
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import numpy as np  # noqa: E402
+
+from benchmarks.machine import cpu_info, emit  # noqa: E402
 
 
 def psnr(a, b) -> float:
@@ -55,8 +55,6 @@ def main():
     ap.add_argument("--json", action="store_true", help="print one JSON line")
     args = ap.parse_args()
 
-    from machine import cpu_info
-
     from faceres_tf.face.generator_runner import GeneratorRunner
     from faceres_tf.training import load_generator
 
@@ -81,20 +79,14 @@ def main():
         res[f"folded_vs_training_psnr_min_{tag}"] = round(min(p_fold), 2)
         res[f"folded_vs_training_max_abs_diff_{tag}"] = int(
             np.abs(out["fp32"].astype(int) - out["training"]).max())
-    if args.json:
-        print(json.dumps(res))
-        return
-    text = markdown(res)
-    print(text)
-    out = ROOT / "benchmarks" / "results" / "precision_quality.md"
-    out.write_text(text)
+    emit([res], markdown(res), ROOT / "benchmarks" / "results" / "precision_quality.md", args.json)
 
 
 def markdown(res) -> str:
     lines = [
         f"# bf16 vs fp32 restorations ({res['preset']}, {res['resolution']} px, {res['faces']} bundled faces)",
         "",
-        f"`python benchmarks/bench_precision_quality.py --checkpoint {res['checkpoint']}` on {res['cpu']} "
+        f"`python -m benchmarks.bench_precision_quality --checkpoint {res['checkpoint']}` on {res['cpu']} "
         f"(AVX-512 BF16 {res['avx512_bf16']}, AMX {res['amx_bf16']}), {res['date']}. Faces: data/val degraded "
         "as in training evaluation + data/real_lq resized; uint8 outputs of the restore runner.",
         "",

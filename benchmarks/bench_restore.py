@@ -10,7 +10,7 @@ measures, per photo and per face:
 
 and reports the share of the pipeline that is not the network (goal < 10%).
 
-    python benchmarks/bench_restore.py [--preset paper_512] [--repeats 3] [--precision bf16]
+    python -m benchmarks.bench_restore [--preset paper_512] [--repeats 3] [--precision bf16]
 
 ``--precision`` is the generator's compute precision (the folded inference
 graph restore runs, in fp32 or bf16). Writes ``benchmarks/results/restore.md``
@@ -26,12 +26,15 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from faceres_tf.cli import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()  # before TensorFlow's first import: its C++ start-up log stays hidden
 
 import numpy as np  # noqa: E402
 
+from benchmarks.machine import cpu_info, emit  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data"
 PHOTOS = [
     ("one face", DATA / "deepface_test_photos" / "img1.jpg"),
@@ -69,6 +72,7 @@ def _parse_args():
     ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="compute precision")
     ap.add_argument("--out", default=None, help="markdown file to write (default: benchmarks/results/"
                     "restore.md for paper_512 fp32, else restore_<preset>_<precision>.md)")
+    ap.add_argument("--json", action="store_true", help="print one JSON line per photo (nothing written)")
     return ap.parse_args()
 
 
@@ -128,22 +132,20 @@ def _time_photo(pipe, runner, detector, label: str, path: Path, repeats: int, tm
                non_net_share_io=(total - med["network"]) / total)
     print(f"{label} ({path.name}, {w}x{h}, {n_faces} faces): "
           + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in med.items())
-          + f" | not network: {row['non_net_share']:.1%} (with file I/O {row['non_net_share_io']:.1%})")
+          + f" | not network: {row['non_net_share']:.1%} (with file I/O {row['non_net_share_io']:.1%})",
+          file=sys.stderr, flush=True)
     return row
 
 
 def _markdown(args, rows: list, r: int, build_s: float, net1: float) -> list:
     import tensorflow as tf
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from machine import cpu_info
-
     info = cpu_info()
     cpu = f"{info['cpu']}, AVX-512 BF16 {info['avx512_bf16']}, AMX {info['amx_bf16']}"
     lines = [
         f"# Whole-photo restoration: time per stage ({args.precision})",
         "",
-        f"`python benchmarks/bench_restore.py --preset {args.preset} --repeats {args.repeats} "
+        f"`python -m benchmarks.bench_restore --preset {args.preset} --repeats {args.repeats} "
         f"--precision {args.precision}` on {os.cpu_count()} CPU cores ({cpu}), TF {tf.__version__}, CPU only; "
         f"{args.preset} generator with random weights (R = {r}; timing only), median of "
         f"{args.repeats} runs. Generator build: {build_s:.1f} s. Load average at the end: "
@@ -188,20 +190,19 @@ def main() -> None:
     pipe = FacePipeline(runner, detector, seeds=(0,), color_correction=True)
 
     net1 = _time_network(runner, r, args.repeats)
-    print(f"network, batch 1: {net1 * 1000:.0f} ms / face (median of {args.repeats})")
+    print(f"network, batch 1: {net1 * 1000:.0f} ms / face (median of {args.repeats})", file=sys.stderr)
     rows = []
     tmp = Path(tempfile.mkdtemp())
     for label, path in PHOTOS:
         if not path.exists():
-            print(f"skip {path}: missing")
+            print(f"skip {path}: missing", file=sys.stderr)
             continue
         rows.append(_time_photo(pipe, runner, detector, label, path, args.repeats, tmp))
 
-    lines = _markdown(args, rows, r, build_s, net1)
-    out = Path(args.out) if args.out else _default_out(args)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print(f"wrote {out}")
+    results = [{"benchmark": "restore", "preset": args.preset, "precision": args.precision,
+                "network_s_per_face": net1, **row} for row in rows]
+    emit(results, "\n".join(_markdown(args, rows, r, build_s, net1)),
+         Path(args.out) if args.out else _default_out(args), args.json)
 
 
 if __name__ == "__main__":

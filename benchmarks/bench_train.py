@@ -1,10 +1,10 @@
 """Training throughput (images/s) of one RDFR training step, per precision.
 
-    python benchmarks/bench_train.py --preset tiny --batch 8 --steps 30
-    python benchmarks/bench_train.py --preset tiny --precision both --steps 30 --json
-    python benchmarks/bench_train.py --preset cpu_128 --precision both --steps 10 --json
-    python benchmarks/bench_train.py --preset paper_512 --batch 2 --steps 3 --perceptual random
-    python benchmarks/bench_train.py --preset cpu_256 --steps 8 --json
+    python -m benchmarks.bench_train --preset tiny --batch 8 --steps 30
+    python -m benchmarks.bench_train --preset tiny --precision both --steps 30 --json
+    python -m benchmarks.bench_train --preset cpu_128 --precision both --steps 10 --json
+    python -m benchmarks.bench_train --preset paper_512 --batch 2 --steps 3 --perceptual random
+    python -m benchmarks.bench_train --preset cpu_256 --steps 8 --json
 
 Times the compiled distributed train step (G forward/backward, D on real and
 restored, EMA update) on in-memory random batches after warm-up, so the number
@@ -38,21 +38,19 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from faceres_tf.cli import import_tensorflow_quietly  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import_tensorflow_quietly()  # before TensorFlow's first import: its C++ start-up log stays hidden
 
 import tensorflow as tf  # noqa: E402
-from bench_generator import peak_shapes  # noqa: E402
-from machine import conv_cases, cpu_info, emit, interleaved_times, load_average  # noqa: E402
-from train_cost import per_image_gflop, resolve_config, step_flops  # noqa: E402
 
+from benchmarks.bench_generator import peak_shapes  # noqa: E402
+from benchmarks.machine import conv_cases, cpu_info, emit, interleaved_times, load_average  # noqa: E402
+from benchmarks.train_cost import per_image_gflop, resolve_config, step_flops  # noqa: E402
 from faceres_tf.training import Trainer, make_strategy  # noqa: E402
 
 PAPER_IMAGES = 400 * 70_000
@@ -216,7 +214,7 @@ def _markdown(results, args) -> str:
     if "bf16_speedup_vs_fp32" in res0:
         lines.append(f"- bf16 vs fp32: {res0['bf16_speedup_vs_fp32']:.2f}x (wall), "
                      f"{res0['bf16_speedup_vs_fp32_cpu']:.2f}x (CPU time)")
-    lines += ["", f"Medians of {args.steps} interleaved steps. Command: `python benchmarks/bench_train.py "
+    lines += ["", f"Medians of {args.steps} interleaved steps. Command: `python -m benchmarks.bench_train "
                   f"--preset {args.preset} --batch {res0['batch']} --steps {args.steps} --precision "
                   f"{args.precision} --perceptual {args.perceptual}"
                   f"{''.join(' --set ' + o for o in args.overrides)}"

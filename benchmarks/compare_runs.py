@@ -1,6 +1,6 @@
 """Compare the loss curves of two training runs (e.g. fp32 vs bf16).
 
-    python benchmarks/compare_runs.py RUN_FP32 RUN_BF16 [--spread RUN_FP32_OTHER_SEED] [--window 4]
+    python -m benchmarks.compare_runs RUN_FP32 RUN_BF16 [--spread RUN_FP32_OTHER_SEED] [--window 4]
 
 Reads each run's ``metrics.jsonl`` (a run directory, or the file itself) and
 reports, per loss: its mean over the run in both, and the largest relative
@@ -8,7 +8,7 @@ difference of window means (``--window`` logged points per window; the
 logged value is the loss of that step's batch, so single points are noisy).
 ``--spread`` adds a third run (same precision as the first, another seed):
 its differences from the first run are the run-to-run spread the precision
-difference can be held against. Prints markdown.
+difference can be held against. Prints markdown (``--json``: one line per loss).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import json
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.machine import emit
 
 KEYS = ("g_loss", "l1", "d_loss", "g_adv")
 
@@ -41,6 +43,8 @@ def main():
     ap.add_argument("run_b", help="compared run (e.g. bf16, same seed)")
     ap.add_argument("--spread", default=None, help="reference precision, another seed")
     ap.add_argument("--window", type=int, default=4, help="logged points per window")
+    ap.add_argument("--out", default=None, help="also write the markdown to this file")
+    ap.add_argument("--json", action="store_true", help="one JSON line per loss (nothing written)")
     args = ap.parse_args()
 
     a, ea = load(args.run_a)
@@ -56,6 +60,7 @@ def main():
         sep += "---|---|"
     lines = [f"Steps {steps[0]}..{steps[-1]} ({n} logged points), windows of {args.window} points.", "",
              head, sep]
+    results = []
     for k in KEYS:
         xa, xb = [r[k] for r in a[:n]], [r[k] for r in b[:n]]
         wa, wb = windows(xa, args.window), windows(xb, args.window)
@@ -67,12 +72,15 @@ def main():
             wc, mc = windows(xc, args.window), float(np.mean(xc))
             row += f" {mc:.4f} ({100 * (mc - ma) / ma:+.1f}%) | {100 * np.max(np.abs(wc - wa) / np.abs(wa)):.1f}% |"
         lines.append(row)
+        results.append({"benchmark": "compare_runs", "loss": k, "mean_a": ma, "mean_b": mb,
+                        "max_window_rel_diff_b": float(np.max(np.abs(wb - wa) / np.abs(wa))),
+                        **({"mean_c": mc} if c else {})})
     lines.append("")
     for name, ev in (("A", ea), ("B", eb), ("C", ec)):
         if ev:
             lines.append(f"- last evaluation {name}: PSNR {ev[-1]['psnr_restored']:.2f} dB, "
                          f"SSIM {ev[-1]['ssim_restored']:.4f} (degraded input {ev[-1]['psnr_degraded']:.2f} dB)")
-    print("\n".join(lines))
+    emit(results, "\n".join(lines), args.out, args.json)
 
 
 if __name__ == "__main__":

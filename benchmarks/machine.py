@@ -1,6 +1,7 @@
-"""What a benchmark result needs to say about the machine it was measured on.
+"""What a benchmark result needs to say about the machine it was measured on,
+and the one writer of results (:func:`emit`).
 
-Shared by the benchmark scripts: CPU model and the ISA flags that decide
+Shared by the benchmarks (``python -m benchmarks.<name>``): CPU model and the ISA flags that decide
 bfloat16 speed (AVX-512 BF16, AMX), core count, load, library versions, and
 timing helpers that interleave the cases being compared, so a background load
 that comes and goes hits every case alike (results are then meaningful as
@@ -15,9 +16,11 @@ both and the CPU-time ones are the reliable ones under load.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -87,15 +90,18 @@ def conv_cases(shapes, dtype_name: str, batch: int = 1) -> dict:
     return cases
 
 
-def emit(results: list, markdown: str, out: Path | str, as_json: bool) -> None:
-    """Prints the results: one JSON line each with ``as_json``; otherwise the
-    markdown table, also written to ``out``."""
-    import json
-
+def emit(results: list, markdown: str, out: Path | str | None, as_json: bool) -> None:
+    """The one way every benchmark reports its results (``--json`` or a
+    markdown page). ``as_json``: one JSON line per result on stdout, nothing
+    written. Otherwise the markdown on stdout and, when ``out`` is given, also
+    written to ``out`` (``wrote OUT`` on stderr)."""
     if as_json:
         for res in results:
-            print(json.dumps(res))
+            print(json.dumps(res), flush=True)
         return
-    print(markdown)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(markdown)
+    markdown = markdown if markdown.endswith("\n") else markdown + "\n"
+    print(markdown, end="", flush=True)
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(markdown)
+        print(f"wrote {out}", file=sys.stderr, flush=True)

@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import os
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from faceres_tf.cli import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()  # before TensorFlow's first import: its C++ start-up log stays hidden
 
 import tensorflow as tf  # noqa: E402
 
+from benchmarks.machine import emit  # noqa: E402
 from faceres_tf import losses, presets  # noqa: E402
 from faceres_tf.config import override  # noqa: E402
 from faceres_tf.data.degradations import degrade_pair  # noqa: E402
@@ -51,7 +52,8 @@ def parse_args():
     ap.add_argument("--num", type=int, default=16, help="faces (one batch) (default: %(default)s)")
     ap.add_argument("--seed", type=int, default=0, help="init and degradation seed")
     ap.add_argument("--set", action="append", default=[], help="config override key=value")
-    ap.add_argument("--json", action="store_true", help="one JSON line instead of a table")
+    ap.add_argument("--json", action="store_true", help="one JSON line instead of a table (nothing written)")
+    ap.add_argument("--out", default=None, help="also write the markdown table to this file")
     return ap.parse_args()
 
 
@@ -137,22 +139,23 @@ def main():
     # The degraded input as the "restoration" (what the terms are on an identity G).
     res["degraded_input"] = {k: float(tf.reduce_mean(v))
                              for k, v in _terms(cfg, extractor, lq, hq).items()}
-    if args.json:
-        print(json.dumps(res))
-        return
-    print(f"{args.preset} R={cfg.model.resolution} model={args.model} N={res['num']} "
-          f"perceptual={cfg.loss.perceptual}/{cfg.loss.perceptual_norm} "
-          f"weights={cfg.loss.perceptual_layer_weights} at {cfg.loss.perceptual_resolution or 'full'}")
-    print(f"restored PSNR {res['restored']['psnr_restored']:.2f} dB; degraded input: "
-          + ", ".join(f"{k} {v:.4g}" for k, v in res["degraded_input"].items()))
-    print("| term | value | grad_G | grad_image | value/L1 | grad_G/L1 | grad_image/L1 |")
-    print("|---|---|---|---|---|---|---|")
+    emit([res], _markdown(res, cfg, args), args.out, args.json)
+
+
+def _markdown(res: dict, cfg, args) -> str:
+    lines = [f"{args.preset} R={cfg.model.resolution} model={args.model} N={res['num']} "
+             f"perceptual={cfg.loss.perceptual}/{cfg.loss.perceptual_norm} "
+             f"weights={cfg.loss.perceptual_layer_weights} at {cfg.loss.perceptual_resolution or 'full'}", "",
+             f"restored PSNR {res['restored']['psnr_restored']:.2f} dB; degraded input: "
+             + ", ".join(f"{k} {v:.4g}" for k, v in res["degraded_input"].items()), "",
+             "| term | value | grad_G | grad_image | value/L1 | grad_G/L1 | grad_image/L1 |",
+             "|---|---|---|---|---|---|---|"]
     for k in ("l1", "feature", "style"):
         m = res["restored"][k]
-        print(f"| {k} | {m['value']:.4g} | {m['grad_G']:.4g} | {m['grad_image']:.4g} | "
-              f"{m.get('value_over_l1', 1):.3g} | {m.get('grad_G_over_l1', 1):.3g} | "
-              f"{m.get('grad_image_over_l1', 1):.3g} |")
-
+        lines.append(f"| {k} | {m['value']:.4g} | {m['grad_G']:.4g} | {m['grad_image']:.4g} | "
+                     f"{m.get('value_over_l1', 1):.3g} | {m.get('grad_G_over_l1', 1):.3g} | "
+                     f"{m.get('grad_image_over_l1', 1):.3g} |")
+    return "\n".join(lines)
 
 if __name__ == "__main__":
     main()

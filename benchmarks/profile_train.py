@@ -1,7 +1,7 @@
 """Where a training step's time goes: op time by kind and by part, FLOPs, GFLOP/s.
 
-    python benchmarks/profile_train.py --preset cpu_128 --precision fp32
-    python benchmarks/profile_train.py --preset cpu_256 --precision both --steps 3
+    python -m benchmarks.profile_train --preset cpu_128 --precision fp32
+    python -m benchmarks.profile_train --preset cpu_256 --precision both --steps 3
 
 For each precision: builds the trainer on one random batch (as bench_train.py),
 warms up, times ``--steps`` train steps and R1 steps (wall and CPU seconds),
@@ -22,20 +22,18 @@ import argparse
 import collections
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from faceres_tf.cli import import_tensorflow_quietly  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import_tensorflow_quietly()  # before TensorFlow's first import: its C++ start-up log stays hidden
 
 import tensorflow as tf  # noqa: E402
-from machine import cpu_info, emit, interleaved_times, load_average  # noqa: E402
-from train_cost import kind_of, part_of, resolve_config, step_flops, trace_op_times  # noqa: E402
 
+from benchmarks.machine import cpu_info, emit, interleaved_times, load_average  # noqa: E402
+from benchmarks.train_cost import kind_of, part_of, resolve_config, step_flops, trace_op_times  # noqa: E402
 from faceres_tf.training import Trainer, make_strategy  # noqa: E402
 
 
@@ -141,7 +139,7 @@ def _markdown(results, args) -> str:
                   f"{r['host_ms']:.0f} ms; summed op time {r['op_ms']:.0f} ms.", ""]
         lines += _table("op kind", r["op_ms_by_kind"], r["op_ms"], r["gflop_by_kind"], r["gflops_by_kind"])
         lines += _table("part", r["op_ms_by_part"], r["op_ms"])
-    lines += [f"Command: `python benchmarks/profile_train.py --preset {args.preset} --precision "
+    lines += [f"Command: `python -m benchmarks.profile_train --preset {args.preset} --precision "
               f"{args.precision} --steps {args.steps}{''.join(' --set ' + o for o in args.overrides)}`"]
     return "\n".join(lines) + "\n"
 

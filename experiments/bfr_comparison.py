@@ -18,7 +18,7 @@ the same N distinct ground-truth faces:
   inputs; any size, resized to the ground truth's).
 * With --lq_dir its images (same stems as --eval_dir) are the inputs (D = 1).
 
-Our model: --run_dir (a run of experiments.train) or, without it, a model
+Our model: --run_dir (a run of faceres-train) or, without it, a model
 trained here in WORKDIR/rdfr/seed0 (reused when finished); it is evaluated
 with zero noise and --num_noise_seeds noise draws. The paper's published rows
 are shown beside, labelled quoted.

@@ -6,7 +6,6 @@ lists them (``flags.adopt_module_key_flags(options)``):
 
 * :func:`define_training_flags`: what every driver that trains needs
   (``--preset``, ``--workdir``, ``--data_dir``, ``--steps``, ...).
-* :func:`define_run_flags`: the extra ones of ``experiments.train``.
 * :func:`define_eval_flags`: the evaluation protocol of the table drivers.
 * :func:`define_skips_flag`: ``--skips`` (Table 6 and C.2 share it).
 * :func:`define_common_flags`: ``--verbose``, defined for every driver when
@@ -15,9 +14,9 @@ lists them (``flags.adopt_module_key_flags(options)``):
   ``--verbose``), shared with the installed argparse commands.
 
 Library code reads no flags: :func:`options_from_flags` turns them into an
-:class:`ExpOptions`, which tests build directly. :func:`resolve_config` is the
-one place where preset + shortcut flags + ``--set`` overrides become a
-:class:`faceres_tf.config.Config`.
+:class:`ExpOptions`, which tests build directly; :func:`base_config` turns them into the
+:class:`faceres_tf.config.Config` every variant starts from, through
+:func:`faceres_tf.run_config.resolve_config` (shared with ``faceres-train``).
 """
 
 from __future__ import annotations
@@ -28,10 +27,10 @@ from pathlib import Path
 from typing import Sequence
 
 from experiments.cli import UserError
+from faceres_tf.run_config import STRATEGIES, resolve_config
 
 ALL_METRICS = ("psnr", "ssim", "lpips", "fid", "ipr")
 ID_NETS = ("dlib", "facenet", "inception_v3", "none")
-STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device")
 
 
 # ----------------------------------------------------------------------------- flag groups
@@ -65,8 +64,7 @@ define_common_flags()
 def define_workdir_flag() -> None:
     from absl import flags
 
-    flags.DEFINE_string("workdir", None, "Required. experiments.train: the run directory; "
-                        "export: the run to export; table drivers: where the runs and results go.")
+    flags.DEFINE_string("workdir", None, "Required. Where the runs and results go.")
 
 
 @_once
@@ -107,31 +105,6 @@ def define_training_flags() -> None:
 
 
 @_once
-def define_run_flags() -> None:
-    """Flags only ``experiments.train`` has (one run, every training knob)."""
-    from absl import flags
-
-    flags.DEFINE_string("val_dir", None, "Validation faces for periodic PSNR/SSIM.")
-    flags.DEFINE_integer("seed", None, "Global seed (data order, degradations, noise).")
-    flags.DEFINE_bool("jit_compile", None, "XLA-compile the per-replica step (GPU).")
-    flags.DEFINE_bool("mixed_precision", None, "mixed_float16 (GPU).")
-    define_precision_flag()
-
-
-@_once
-def define_precision_flag() -> None:
-    from absl import flags
-
-    from faceres_tf.config_ranges import PRECISION_CHOICES
-
-    flags.DEFINE_enum("precision", None, list(PRECISION_CHOICES),
-                      "Compute precision: bfloat16 (bf16), float32 (fp32) or auto (bf16 only where "
-                      "the CPU has native bf16 arithmetic and a micro-benchmark finds it faster); "
-                      "train: default the preset's; export: default auto (the TFLite model is "
-                      "always float32).")
-
-
-@_once
 def define_ema_flag() -> None:
     from absl import flags
 
@@ -144,7 +117,7 @@ def define_ema_flag() -> None:
 def define_run_dir_flag() -> None:
     from absl import flags
 
-    flags.DEFINE_string("run_dir", None, "A trained run (directory of experiments.train) to "
+    flags.DEFINE_string("run_dir", None, "A trained run (directory of faceres-train) to "
                         "evaluate.")
 
 
@@ -271,37 +244,6 @@ def check_options(opts: ExpOptions) -> None:
         raise UserError(f"--cpu_replicas must be >= 0 (0 or 1 = no split), got {opts.cpu_replicas}")
 
 
-# ----------------------------------------------------------------------------- configs
-def resolve_config(preset, overrides, data_dir=None, val_dir=None, steps=None, batch_size=None,
-                   seed=None, perceptual=None, vgg_weights=None, jit_compile=None,
-                   mixed_precision=None, precision=None):
-    """Preset + shortcut flags + ``section.field=value`` overrides -> Config.
-
-    Raises :class:`UserError` for an unknown preset, a malformed or unknown
-    override or an impossible value.
-    """
-    from faceres_tf import presets
-    from faceres_tf.config import override
-
-    cfg = presets.get(preset)  # UnknownPresetError is a UserError
-    updates = {}
-    for key, value in [
-        ("data.train_dir", data_dir), ("data.val_dir", val_dir), ("train.steps", steps),
-        ("train.batch_size", batch_size), ("train.seed", seed), ("loss.perceptual", perceptual),
-        ("loss.vgg_weights", vgg_weights), ("train.jit_compile", jit_compile),
-        ("train.mixed_precision", mixed_precision), ("train.precision", precision),
-    ]:
-        if value is not None:
-            updates[key] = value
-    for item in overrides:
-        if "=" not in item:
-            raise UserError(f"--set expects section.field=value, got {item!r}")
-        key, value = item.split("=", 1)
-        updates[key.strip()] = value.strip()
-    # faceres_tf's ConfigError (a UserError) already names the key and the value.
-    return override(cfg, updates)
-
-
 def base_config(opts: ExpOptions):
     """Preset + flags + ``--set`` overrides: the config every variant starts from."""
     return resolve_config(opts.preset, list(opts.overrides), data_dir=opts.data_dir,
@@ -317,42 +259,3 @@ def variant_config(cfg, updates: dict, seed: int):
         return override(cfg, dict(updates, **{"train.seed": seed}))
     except ValueError as e:
         raise UserError(e) from None
-
-
-def check_replicas(cpu_replicas: int, batch_size: int) -> None:
-    """Raises :class:`UserError` (before anything is created) for a negative
-    ``--cpu_replicas`` or one that does not divide the global batch."""
-    if cpu_replicas < 0:
-        raise UserError(f"--cpu_replicas must be >= 0 (0 or 1 = no split), got {cpu_replicas}")
-    check_batch_divides(batch_size, cpu_replicas, "--cpu_replicas")
-
-
-def check_batch_divides(batch_size: int, replicas: int, what: str) -> None:
-    """Raises :class:`UserError` unless the global batch splits evenly over ``replicas``."""
-    if replicas > 1 and batch_size % replicas:
-        raise UserError(f"train.batch_size={batch_size} is not divisible by the {replicas} replicas "
-                        f"({what}); choose a batch size that is a multiple of {replicas} "
-                        "(--batch_size) or another replica count")
-
-
-def setup_devices(cpu_replicas: int) -> None:
-    """Splits the CPU into ``cpu_replicas`` logical devices (before TF uses it)."""
-    if cpu_replicas and cpu_replicas > 1:
-        import tensorflow as tf
-
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
-
-
-def check_perceptual_weights(cfg) -> None:
-    """The VGG19 weights the perceptual loss needs exist (else :class:`UserError`)."""
-    if cfg.loss.perceptual != "vgg19":
-        return
-    from faceres_tf.weights import VGG19_NOTOP, MissingWeightsError, find_weights
-
-    try:
-        find_weights(VGG19_NOTOP, cfg.loss.vgg_weights or None)
-    except MissingWeightsError as e:
-        raise UserError(f"{e} Or turn the perceptual loss off explicitly with "
-                        "--perceptual=off.") from None

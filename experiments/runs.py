@@ -13,7 +13,7 @@ written, each run is *planned* (:func:`plan_run`):
 * any other run is trained, or resumed from its latest checkpoint, up to
   ``train.steps``.
 
-So a run trained by plain ``python -m experiments.train --workdir=W/skips4/seed0
+So a run trained by plain ``faceres-train --workdir=W/skips4/seed0
 --set=model.num_skips=4 --seed=0 ...`` with the same preset and steps is
 picked up by ``experiments.skip_ablation --workdir=W``.
 """
@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 
 from experiments.cli import Interrupted, UserError
-from experiments.options import ExpOptions, check_perceptual_weights, setup_devices
+from experiments.options import ExpOptions
+from faceres_tf.run_config import check_perceptual_weights
 
 
 def run_dir_of(workdir, variant: str, seed: int) -> Path:
@@ -129,8 +130,9 @@ class RunKeeper:
     def strategy(self):
         if self._strategy is None:
             from faceres_tf.training import make_strategy
+            from faceres_tf.training.strategy import split_cpu
 
-            setup_devices(self.opts.cpu_replicas)
+            split_cpu(self.opts.cpu_replicas)
             self._strategy = make_strategy(self.opts.strategy)
         return self._strategy
 

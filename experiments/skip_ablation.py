@@ -7,7 +7,7 @@ r"""Table 6 / Fig. 9: the number n of encoder->decoder skip connections.
         --steps=1500 --skips=0,2,4 --num_eval_faces=60
 
 One model per n in --skips (model.num_skips = n, runs in WORKDIR/skips<n>/seed<k>:
-finished runs are reused, also those trained by plain experiments.train with
+finished runs are reused, also those trained by plain faceres-train with
 --set=model.num_skips=n --seed=k). Each is evaluated on the same degraded
 inputs with zero noise and --num_noise_seeds noise draws; PSNR / SSIM /
 iPrecision are reported as mean ± std over the noise draws, the ± of the

@@ -1,10 +1,10 @@
 """The command-line convention every command shares.
 
 Two parser libraries, one convention. The installed commands
-(``faceres-restore``, ``faceres-evaluate``, ``faceres-prepare``,
-``faceres-convert-lpips``, ``python -m faceres_tf.pretrained.bundle``) parse
-with argparse through this module; the research drivers in ``experiments/`` parse with absl through
-``experiments/cli.py``, which takes its TensorFlow, logging and error handling
+(``faceres-restore``, ``faceres-evaluate``, ``faceres-train``, ``faceres-export``,
+``faceres-bundle``, ``faceres-prepare``, ``faceres-convert-lpips``) parse with
+argparse through this module; the paper's table drivers in ``experiments/``
+parse with absl through ``experiments/cli.py``, which takes its TensorFlow, logging and error handling
 from here.
 
 * The same name for the same thing: ``--input/-i`` (what is read),
@@ -216,6 +216,16 @@ def make_parser(prog: str, description: str, epilog: str | None = None, *, input
     common.add_argument("--verbose", action="store_true",
                         help="show TensorFlow's own log (hidden by default)")
     return p
+
+
+def add_switch(parser, name: str, help: str, default: bool | None = False) -> None:
+    """``--NAME`` / ``--noNAME``: a switch in the absl spelling the training
+    flags have always had. ``default=None``: absent means "the preset's"."""
+    dest = name.replace("-", "_")
+    state = {None: "unset: the preset's", True: "on", False: "off"}[default]
+    parser.add_argument(f"--{name}", dest=dest, action="store_true", default=default,
+                        help=f"{help} (default: {state}; --no{name} turns it off)")
+    parser.add_argument(f"--no{name}", dest=dest, action="store_false", help=argparse.SUPPRESS)
 
 
 def run(main: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser, argv=None,

@@ -27,52 +27,39 @@ kernels, weights stored once as graph constants) in the requested precision:
 ``precision="fp32"`` (default) or ``"bf16"`` (bfloat16 compute, float32 in and
 out; faster on CPUs with AVX-512 BF16 or AMX). [ours]
 
-TFLite (``export_tflite``, ``noise_layout``, ``noise_for_seeds``,
-``tflite_bytes``): a float32 model with the noise maps as explicit inputs,
-written by :mod:`faceres_tf.export_tflite` (imported here, so
-``faceres_tf.export.export_tflite`` and ``faceres_tf.export.noise_for_seeds``
-work too). [ours]
-
-The overwrite rules (which folders and files an export may replace) are in
-the "what may be overwritten" section below.
+``export_run`` writes both formats of a training run's generator; the TFLite
+model (float32, the noise maps as explicit inputs) is written by
+:mod:`faceres_tf.export_tflite`, the overwrite rules (which folders and files
+an export may replace) are in :mod:`faceres_tf.export_common`, the command
+line is ``faceres-export`` (:mod:`faceres_tf.export_cli`). [ours]
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
 
 import tensorflow as tf
 
-from faceres_tf.export_tflite import export_tflite, noise_for_seeds, noise_layout, tflite_bytes
+from faceres_tf.export_common import (
+    check_export_target,
+    commit_export,
+    has_fidelity_input,
+    is_saved_model_dir,
+    prepare_out,
+    resolution_of,
+    staging_dir,
+)
+from faceres_tf.export_tflite import export_tflite, noise_layout
 from faceres_tf.image_io import float_to_uint8, uint8_to_float
 
-__all__ = ["EXPORT_MARKER", "SERVING_FLOAT", "SERVING_UINT8", "GeneratorServing", "export_run",
-           "export_saved_model", "export_tflite", "noise_for_seeds", "noise_layout", "prepare_generator",
-           "saved_model_dir",
-           "tflite_bytes"]
+__all__ = ["SERVING_FLOAT", "SERVING_UINT8", "GeneratorServing", "export_run", "export_saved_model",
+           "prepare_generator"]
 
 SERVING_UINT8 = "serving_default"
 SERVING_FLOAT = "serving_float"
-
-
-def resolution_of(generator) -> int:
-    """R, the side of the square faces ``generator`` takes."""
-    inputs = generator.inputs
-    if isinstance(inputs, dict):
-        shape = inputs["image"].shape
-    else:
-        shape = [t for t in inputs if len(t.shape) == 4][0].shape
-    return int(shape[1])
-
-
-def has_fidelity_input(generator) -> bool:
-    """``generator`` takes the optional ``fidelity`` input (``model.fidelity_input``)."""
-    cfg = getattr(generator, "model_config", None)
-    if cfg is not None:
-        return bool(getattr(cfg, "fidelity_input", False))
-    return isinstance(generator.inputs, dict) and "fidelity" in generator.inputs
 
 
 class _Untracked:
@@ -165,115 +152,6 @@ class GeneratorServing(tf.Module):
         return {"image": tf.clip_by_value(self._run(image, noise_seed, fidelity), -1.0, 1.0)}
 
 
-# ---- what may be overwritten ----------------------------------------------
-# An export folder is recognised by its EXPORT_MARKER file (written last, so a
-# folder holding it is a complete export) or, for exports written before the
-# marker existed, by an export_info.json with the keys export_run writes. Only
-# such a folder, holding nothing but export outputs, is ever replaced; a
-# SavedModel folder or a .tflite file only when it is one. [ours]
-EXPORT_MARKER = "FACERES_EXPORT"
-EXPORT_ENTRIES = {EXPORT_MARKER, "export_info.json", "saved_model", "model.tflite"}
-
-
-def _is_saved_model_dir(path: Path) -> bool:
-    return path.is_dir() and (path / "saved_model.pb").is_file()
-
-
-def saved_model_dir(path: str | os.PathLike) -> Path:
-    """The SavedModel folder for ``path``: ``path`` itself, or ``path/saved_model``
-    when ``path`` is an export folder written by :func:`export_run` (so
-    ``--saved_model EXPORT_DIR`` works as well as ``EXPORT_DIR/saved_model``)."""
-    path = Path(path)
-    if not _is_saved_model_dir(path) and _is_saved_model_dir(path / "saved_model"):
-        return path / "saved_model"
-    return path
-
-
-def _is_export_dir(path: Path) -> bool:
-    if not path.is_dir():
-        return False
-    if (path / EXPORT_MARKER).is_file():
-        return True
-    try:
-        import json
-
-        info = json.loads((path / "export_info.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(info, dict) and {"run_dir", "resolution", "generator"} <= set(info)
-
-
-def _refuse_overwrite(path: Path, what: str) -> None:
-    from faceres_tf.errors import UnsafePathError
-
-    kind = "a file" if path.is_file() else "a folder"
-    raise UnsafePathError(
-        f"{path} exists and is {kind} that is not {what}; refusing to replace it even with "
-        "--overwrite. Choose another output path.")
-
-
-def prepare_out(path: Path, overwrite: bool, is_ours=None,
-                 what: str = "an earlier export") -> None:
-    """Clears ``path`` for a new output: only with ``overwrite`` and only when
-    ``is_ours(path)`` recognises it as an earlier output of the same kind."""
-    if path.exists() or path.is_symlink():
-        if not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
-        if is_ours is None or path.is_symlink() or not is_ours(path):
-            _refuse_overwrite(path, what)
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-    path.parent.mkdir(parents=True, exist_ok=True)
-
-
-def _check_export_target(out_dir: Path, overwrite: bool) -> None:
-    """Refuses ``out_dir`` unless it is new, an empty folder or (with
-    ``overwrite``) an earlier export holding only export outputs."""
-    if not (out_dir.exists() or out_dir.is_symlink()):
-        return
-    if out_dir.is_dir() and not out_dir.is_symlink() and not any(out_dir.iterdir()):
-        return
-    if not overwrite:
-        raise FileExistsError(f"{out_dir} exists; pass --overwrite to replace it")
-    if out_dir.is_symlink() or not _is_export_dir(out_dir):
-        _refuse_overwrite(out_dir, "an earlier export (no FACERES_EXPORT marker)")
-    extra = sorted(p.name for p in out_dir.iterdir() if p.name not in EXPORT_ENTRIES)
-    if extra:
-        from faceres_tf.errors import UnsafePathError
-
-        raise UnsafePathError(
-            f"{out_dir} is an earlier export but also holds {extra[:5]}; refusing to delete them "
-            "even with --overwrite. Move them away or choose another --output.")
-
-
-def _staging_dir(out_dir: Path) -> Path:
-    """A fresh sibling folder the export is written into before it replaces ``out_dir``."""
-    import tempfile
-
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private (0700)
-    return staging
-
-
-def _commit_export(staging: Path, out_dir: Path) -> None:
-    """Marks ``staging`` complete and moves it to ``out_dir``; an earlier export
-    there is removed only after the new one is complete."""
-    (staging / EXPORT_MARKER).write_text(
-        "Written by faceres_tf.export; `experiments.export --overwrite` may replace this folder.\n")
-    old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-        os.replace(out_dir, old)
-    os.replace(staging, out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def export_saved_model(generator, out_dir: str | os.PathLike, overwrite: bool = False,
                        precision: str = "fp32", fold: bool = True) -> str:
     """Write ``generator`` as a SavedModel with the signatures of the module doc.
@@ -290,7 +168,7 @@ def export_saved_model(generator, out_dir: str | os.PathLike, overwrite: bool = 
     """
     out_dir = Path(out_dir)
     served = prepare_generator(generator, precision, fold)
-    prepare_out(out_dir, overwrite, _is_saved_model_dir, "a SavedModel folder")
+    prepare_out(out_dir, overwrite, is_saved_model_dir, "a SavedModel folder")
     module = GeneratorServing(served)
     tf.saved_model.save(
         module,
@@ -326,14 +204,14 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fmt: str 
     if precision not in PRECISION_CHOICES:
         raise ValueError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got {precision!r}")
     final_dir = Path(out_dir)
-    _check_export_target(final_dir, overwrite)
+    check_export_target(final_dir, overwrite)
     generator, cfg = load_generator(run_dir, use_ema=use_ema)
     precision = resolve_precision(precision)[0]  # once the inputs are known to be good
-    out_dir = _staging_dir(final_dir)  # written there, then moved into place
+    out_dir = staging_dir(final_dir)  # written there, then moved into place
     try:
         info = _export_into(generator, cfg, run_dir, out_dir, fmt, use_ema, tflite_batch_size,
                             precision)
-        _commit_export(out_dir, final_dir)
+        commit_export(out_dir, final_dir)
     except BaseException:
         shutil.rmtree(out_dir, ignore_errors=True)
         raise
@@ -342,8 +220,6 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fmt: str 
 
 def _export_into(generator, cfg, run_dir, out_dir: Path, fmt: str, use_ema: bool,
                  tflite_batch_size: int, precision: str = "fp32") -> dict:
-    import json
-
     r = resolution_of(generator)
     info = {
         "run_dir": str(run_dir),

@@ -1,4 +1,4 @@
-"""Export a trained generator as a TFLite model (see also :mod:`faceres_tf.export`).
+"""Export a trained generator as a TFLite model (:func:`faceres_tf.export.export_run` writes both formats).
 
 TFLite (``export_tflite``): a float32 model (no quantisation), builtin ops
 only, batch size fixed (default 1). Signature ``serving_default``: inputs
@@ -21,6 +21,7 @@ from pathlib import Path
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+from faceres_tf.export_common import is_tflite_file, prepare_out, resolution_of
 from faceres_tf.image_io import float_to_uint8, uint8_to_float
 
 
@@ -68,7 +69,6 @@ def tflite_bytes(generator, batch_size: int = 1) -> bytes:
     (``Generator(..., noise_inputs=True)``, same weights); the TFLite
     converter folds its constants itself.
     """
-    from faceres_tf.export import resolution_of
     from faceres_tf.models import inference_generator
 
     twin = inference_generator(_as_generator(generator), "fp32", noise_inputs=True, fold=False)
@@ -107,8 +107,6 @@ def tflite_bytes(generator, batch_size: int = 1) -> bytes:
 def export_tflite(generator, out_path: str | os.PathLike, overwrite: bool = False,
                   batch_size: int = 1) -> str:
     """Write a float32 ``.tflite`` file (signature in the module doc)."""
-    from faceres_tf.export import prepare_out
-
     out_path = Path(out_path)
     prepare_out(out_path, overwrite, is_tflite_file, "a .tflite model")
     data = tflite_bytes(generator, batch_size=batch_size)
@@ -116,11 +114,3 @@ def export_tflite(generator, out_path: str | os.PathLike, overwrite: bool = Fals
     tmp.write_bytes(data)
     os.replace(tmp, out_path)
     return str(out_path)
-
-
-def is_tflite_file(path: Path) -> bool:
-    """``path`` is a ``.tflite`` flatbuffer (what ``--overwrite`` may replace)."""
-    if not path.is_file() or path.suffix.lower() != ".tflite":
-        return False
-    with open(path, "rb") as f:
-        return f.read(8)[4:8] == b"TFL3"  # the flatbuffer's file identifier

@@ -79,7 +79,7 @@ def build_parser() -> cli.Parser:
     src.add_argument("--checkpoint", help="training run directory (config.json + "
                      "checkpoints/); EMA generator. The safe default route: only weights are read, "
                      "the network is built by this code")
-    src.add_argument("--saved_model", help="SavedModel directory written by experiments.export. "
+    src.add_argument("--saved_model", help="SavedModel directory written by faceres-export. "
                      "Loading a SavedModel runs the TensorFlow graph stored in it, which can read "
                      "and write files: load only SavedModels you exported yourself or trust")
     p.add_argument("-w", "--fidelity", type=float, default=1.0,

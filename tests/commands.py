@@ -31,7 +31,7 @@ def console_scripts() -> dict:
 def argv_of(command: str) -> list:
     """The argv that starts ``command`` from this checkout: a console-script
     name (``faceres-restore``) or a module (``faceres_tf.restore``,
-    ``experiments.train``), which ``python -m`` runs."""
+    ``experiments.skip_ablation``), which ``python -m`` runs."""
     scripts = console_scripts()
     if command in scripts:
         module, function = scripts[command].split(":")

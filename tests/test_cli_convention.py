@@ -9,10 +9,13 @@ name; a run that loads TensorFlow shows none of its C++ start-up log.
 
 from __future__ import annotations
 
+import importlib
 import platform
+import subprocess
+import sys
 
 import pytest
-from commands import TF_NOISE, argv_of, console_scripts, experiment_drivers, run_all
+from commands import ENV, REPO, TF_NOISE, argv_of, console_scripts, experiment_drivers, run_all
 
 # argparse commands -> (shared flags their --help must list, arguments that satisfy the required ones)
 ARGPARSE = {
@@ -24,14 +27,22 @@ ARGPARSE = {
                         ["-i", "in", "-o", "out", "--resolution", "8"]),
     "faceres-convert-lpips": (["-o OUTPUT, --output OUTPUT", "--overwrite", "--verbose"],
                               ["--lin", "a", "--vgg", "b", "-o", "c.npz"]),
-    "faceres_tf.pretrained.bundle": (["-o OUTPUT, --output OUTPUT", "--overwrite", "--verbose"],
-                                     ["--checkpoint", "a", "--name", "b"]),
-    "faceres_tf.data.make_samples": (["-i INPUT, --input INPUT", "-o OUTPUT, --output OUTPUT", "--verbose"], []),
+    "faceres-train": (["--quiet", "--verbose", "--workdir WORKDIR", "--init INIT", "--set SECTION.FIELD=VALUE",
+                       "--nojit_compile", "(default: auto)"], ["--workdir", "w"]),
+    "faceres-export": (["-o OUTPUT, --output OUTPUT", "--overwrite", "--verbose", "--noema", "(default: auto)"],
+                       ["--workdir", "a", "-o", "b"]),
+    "faceres-bundle": (["-o OUTPUT, --output OUTPUT", "--overwrite", "--verbose"],
+                       ["--checkpoint", "a", "--name", "b"]),
+    "tools.make_samples": (["-i INPUT, --input INPUT", "-o OUTPUT, --output OUTPUT", "--verbose"], []),
 }
 # the same commands started as modules (python -m), for their `if __name__ == "__main__"`
 MODULES = {"faceres_tf.restore": "faceres-restore", "faceres_tf.evaluate": "faceres-evaluate",
-           "faceres_tf.data.prepare": "faceres-prepare",
+           "faceres_tf.train": "faceres-train", "faceres_tf.export_cli": "faceres-export",
+           "faceres_tf.pretrained.bundle": "faceres-bundle", "faceres_tf.data.prepare": "faceres-prepare",
            "faceres_tf.metrics.convert_lpips_weights": "faceres-convert-lpips"}
+# every user-facing command of the package (pyproject's [project.scripts])
+COMMANDS = {"faceres-restore", "faceres-evaluate", "faceres-train", "faceres-export", "faceres-bundle",
+            "faceres-prepare", "faceres-convert-lpips"}
 DRIVERS = experiment_drivers()
 BAD_FLAG = "--no_such_flag"
 
@@ -48,15 +59,17 @@ def _cases(tmp):
         cases[("bad", driver)] = argv_of(driver) + [f"--workdir={tmp / 'w'}", BAD_FLAG]
     cases[("renamed", "faceres-evaluate")] = argv_of("faceres-evaluate") + ["--restored", "a", "--gt", "b",
                                                                             "--out", "r.json"]
-    cases[("renamed", "experiments.train")] = argv_of("experiments.train") + ["--noprogress"]
+    cases[("renamed", "faceres-train")] = argv_of("faceres-train") + ["--workdir", str(tmp / "w"), "--noprogress"]
     # runs that load TensorFlow (quietly) before failing on their input
     (tmp / "empty").mkdir()
     prepare = argv_of("faceres-prepare") + ["-i", str(tmp / "empty"), "-o", str(tmp / "shards"),
                                             "--resolution", "16"]
     cases[("tf", "faceres-prepare")] = prepare
     cases[("verbose", "faceres-prepare")] = prepare + ["--verbose"]
-    cases[("tf", "experiments.export")] = argv_of("experiments.export") + [
+    cases[("tf", "faceres-export")] = argv_of("faceres-export") + [
         f"--workdir={tmp / 'no_run'}", f"--output={tmp / 'export'}"]
+    cases[("tf", "faceres-train")] = argv_of("faceres-train") + [
+        "--preset", "test", "--workdir", str(tmp / "run"), "--data_dir", str(tmp / "no_run")]
     return cases
 
 
@@ -76,7 +89,28 @@ def _one_error_line(proc) -> str:
 def test_every_console_script_is_checked():
     assert set(console_scripts()) <= set(ARGPARSE)
     assert set(MODULES.values()) <= set(ARGPARSE)
-    assert {"experiments.train", "experiments.export", "experiments.skip_ablation"} <= set(DRIVERS)
+    assert "experiments.skip_ablation" in DRIVERS
+
+
+def test_every_command_is_a_console_script_whose_target_imports():
+    """pyproject lists every user-facing command; each target is a module of the
+    package whose ``main`` exists, imports no TensorFlow (fast --help) and whose
+    ``python -m`` name is checked above; no other module of the package is a command."""
+    scripts = console_scripts()
+    assert set(scripts) == COMMANDS
+    targets = {}
+    for name, target in scripts.items():
+        module, function = target.split(":")
+        assert module.startswith("faceres_tf.") and callable(getattr(importlib.import_module(module), function))
+        targets[module] = name
+    assert targets == {m: c for m, c in MODULES.items()}
+    probe = "import sys, " + ", ".join(targets) + "; print('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, env=ENV)
+    assert out.stdout.strip() == "False", out.stderr[-2000:]
+    package = REPO / "faceres_tf"
+    commands = {".".join(p.relative_to(REPO).with_suffix("").parts) for p in package.rglob("*.py")
+                if 'if __name__ == "__main__"' in p.read_text()}
+    assert commands == set(targets), commands ^ set(targets)
 
 
 @pytest.mark.parametrize("cmd", sorted(ARGPARSE) + sorted(MODULES))
@@ -102,7 +136,7 @@ def test_argparse_help_shows_every_default(cmd):
     for action in shown:
         assert f"(default: {action.default})" in text, (cmd, action.option_strings)
     # these two have only required flags, switches and defaults their help describes
-    assert bool(shown) != (cmd in ("faceres-convert-lpips", "faceres_tf.pretrained.bundle"))
+    assert bool(shown) != (cmd in ("faceres-convert-lpips", "faceres-bundle"))
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
@@ -113,8 +147,6 @@ def test_absl_help_lists_defaults_and_shared_flags(results, driver):
     assert "(default: " in text and "  --[no]verbose:" in text
     if "  --steps:" in text:  # a driver that trains shows a progress bar
         assert "  --[no]quiet:" in text
-    if driver == "experiments.export":
-        assert "  -o,--output:" in text and "  --[no]overwrite:" in text
     assert "--[no]progress" not in text and "  --out:" not in text  # the old names are gone
 
 
@@ -126,10 +158,10 @@ def test_a_bad_flag_is_one_error_line_and_exit_2(results, cmd):
 
 def test_a_renamed_flag_names_its_new_name(results):
     assert "--out is now --output" in _one_error_line(results[("renamed", "faceres-evaluate")])
-    assert "--noprogress is now --quiet" in _one_error_line(results[("renamed", "experiments.train")])
+    assert "--noprogress is now --quiet" in _one_error_line(results[("renamed", "faceres-train")])
 
 
-@pytest.mark.parametrize("cmd", ["faceres-prepare", "experiments.export"])
+@pytest.mark.parametrize("cmd", ["faceres-prepare", "faceres-export", "faceres-train"])
 def test_tensorflow_start_up_log_is_silenced(results, cmd):
     proc = results[("tf", cmd)]
     line = _one_error_line(proc)  # the input's error, and nothing from TensorFlow

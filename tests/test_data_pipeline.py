@@ -44,7 +44,7 @@ def _cfg(**data):
 def _bundled_faces(n):
     files = sorted((BUNDLED / "train").glob("*.jpg"))
     if len(files) < n:
-        pytest.skip("bundled faces in data/train missing (python -m faceres_tf.data.make_samples)")
+        pytest.skip("bundled faces in data/train missing (python -m tools.make_samples)")
     return files[:n]
 
 

@@ -217,10 +217,11 @@ def test_reuse_refuses_a_different_config(skip_run, tmp_path):
 
 
 def test_runs_of_plain_train_command_are_reused_by_the_table_drivers(tmp_path):
-    # experiments.train --preset=P --workdir=W/skips<n>/seed<k> --set=model.num_skips=n
+    # faceres-train --preset=P --workdir=W/skips<n>/seed<k> --set=model.num_skips=n
     # --seed=k (other --val_dir, --steps) is the same model as skip_ablation's variant
-    from experiments.options import base_config, resolve_config, variant_config
+    from experiments.options import base_config, variant_config
     from experiments.runs import comparable
+    from faceres_tf.run_config import resolve_config
 
     for preset, n in (("test", 1), ("cpu_128", 4)):
         trained = resolve_config(preset, [f"model.num_skips={n}"], data_dir="/d/train",

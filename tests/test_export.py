@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 
 import faceres_tf  # noqa: E402
-from faceres_tf import export  # noqa: E402
+from faceres_tf import export, export_tflite  # noqa: E402
 from faceres_tf.models import inference_generator  # noqa: E402
 
 SEEDS = np.array([3, -1, 3, 11], np.int32)
@@ -78,10 +78,10 @@ def test_saved_model_and_tflite_match_keras_in_fresh_process(generator, tmp_path
     np.testing.assert_array_equal(keras_u8[0], keras_u8[2])  # same seed, same output, any batch slot
 
     sm_dir = export.export_saved_model(generator, tmp_path / "sm")
-    tfl = export.export_tflite(generator, tmp_path / "m.tflite")
+    tfl = export_tflite.export_tflite(generator, tmp_path / "m.tflite")
     with pytest.raises(FileExistsError):
         export.export_saved_model(generator, tmp_path / "sm")  # no silent overwrite
-    noise = export.noise_for_seeds(generator, SEEDS)
+    noise = export_tflite.noise_for_seeds(generator, SEEDS)
     assert np.all(noise[next(iter(noise))][1] == 0)  # seed -1 -> zero noise
     np.savez(tmp_path / "in.npz", u8=u8, f32=f32, seeds=SEEDS, **noise)
     script = tmp_path / "reload.py"
@@ -119,29 +119,24 @@ def test_bf16_saved_model_is_close_to_fp32(generator, tmp_path):
         export.export_saved_model(generator, tmp_path / "x", precision="fp16")
 
 
-def test_export_driver_refuses_overwrite_and_writes_info(generator, tmp_path):
+def test_export_command_refuses_overwrite_and_writes_info(generator, tmp_path, capsys):
     cfg = faceres_tf.presets.get("test")
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     (run / "config.json").write_text(cfg.to_json())
     tf.train.Checkpoint(generator_ema=generator).save(str(run / "checkpoints" / "ckpt"))
 
-    from absl import flags
-
-    from experiments import export as driver
+    from faceres_tf import export_cli
 
     out = tmp_path / "exported"
-    flags.FLAGS(["export", f"--workdir={run}", f"--output={out}", "--format=saved_model"])
-    try:
-        assert driver.main([]) == 0
-        info = json.loads((out / "export_info.json").read_text())
-        assert info["resolution"] == cfg.model.resolution and "tflite" not in info
-        assert (out / "saved_model" / "saved_model.pb").exists()
-        assert driver.main([]) == 2  # exists, no --overwrite
-        (tmp_path / "other").mkdir()
-        (tmp_path / "other" / "keep.txt").write_text("x")
-        flags.FLAGS(["export", f"--workdir={run}", f"--output={tmp_path / 'other'}", "--overwrite"])
-        assert driver.main([]) == 2  # never deletes a folder that is not an export
-        assert (tmp_path / "other" / "keep.txt").exists()
-    finally:
-        flags.FLAGS.unparse_flags()
+    argv = [f"--workdir={run}", f"--output={out}", "--format=saved_model"]
+    assert export_cli.main(argv) == 0
+    info = json.loads((out / "export_info.json").read_text())
+    assert info["resolution"] == cfg.model.resolution and "tflite" not in info
+    assert (out / "saved_model" / "saved_model.pb").exists()
+    assert export_cli.main(argv) == 2  # exists, no --overwrite
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "keep.txt").write_text("x")
+    assert export_cli.main([f"--workdir={run}", f"--output={tmp_path / 'other'}", "--overwrite"]) == 2
+    assert (tmp_path / "other" / "keep.txt").exists()  # never deletes a folder that is not an export
+    assert "error: " in capsys.readouterr().err

@@ -15,7 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 
 import faceres_tf  # noqa: E402
-from faceres_tf import export  # noqa: E402
+from faceres_tf import export, export_common, export_tflite  # noqa: E402
 from faceres_tf.errors import UnsafePathError  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,7 +45,7 @@ def test_export_onto_an_ordinary_file_is_refused_even_with_overwrite(run_dir, tm
     assert [p.name for p in tmp_path.iterdir()] == ["photo.jpg"]  # no staging left behind
 
     # the same through the driver (its own process: its flags stand alone): one line, exit 2
-    proc = subprocess.run([sys.executable, "-m", "experiments.export", f"--workdir={run_dir}",
+    proc = subprocess.run([sys.executable, "-m", "faceres_tf.export_cli", f"--workdir={run_dir}",
                            f"--output={photo}", "--overwrite", "--format=saved_model"],
                           cwd=REPO, capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
@@ -69,7 +69,7 @@ def test_folder_that_is_not_an_export_is_never_deleted(run_dir, tmp_path):
 def test_earlier_export_is_replaced_only_when_it_holds_nothing_else(run_dir, tmp_path):
     out = tmp_path / "exported"
     export.export_run(run_dir, out, fmt="saved_model")
-    assert (out / export.EXPORT_MARKER).is_file()
+    assert (out / export_common.EXPORT_MARKER).is_file()
     assert (out / "saved_model" / "saved_model.pb").is_file()
     with pytest.raises(FileExistsError, match="pass --overwrite"):
         export.export_run(run_dir, out, fmt="saved_model")
@@ -79,10 +79,10 @@ def test_earlier_export_is_replaced_only_when_it_holds_nothing_else(run_dir, tmp
     assert (out / "notes.txt").is_file()
     (out / "notes.txt").unlink()
     # an export written before the marker existed: export_info.json with its keys
-    (out / export.EXPORT_MARKER).unlink()
+    (out / export_common.EXPORT_MARKER).unlink()
     stamp = (out / "saved_model" / "saved_model.pb").stat().st_mtime_ns
     info = export.export_run(run_dir, out, fmt="saved_model", overwrite=True)
-    assert info["resolution"] == 32 and (out / export.EXPORT_MARKER).is_file()
+    assert info["resolution"] == 32 and (out / export_common.EXPORT_MARKER).is_file()
     assert (out / "saved_model" / "saved_model.pb").stat().st_mtime_ns != stamp  # replaced
     assert json.loads((out / "export_info.json").read_text())["generator"] == "ema"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exported"]  # no staging left behind
@@ -92,7 +92,7 @@ def test_single_file_exports_replace_only_their_own_kind(generator, tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("x")
     with pytest.raises(UnsafePathError, match="not a .tflite model"):
-        export.export_tflite(generator, notes, overwrite=True)
+        export_tflite.export_tflite(generator, notes, overwrite=True)
     folder = tmp_path / "folder"
     folder.mkdir()
     (folder / "keep.txt").write_text("x")
@@ -106,13 +106,13 @@ def test_export_cli_is_quiet_and_its_folder_names_the_saved_model(run_dir, tmp_p
     --verbose; the export folder resolves to its saved_model/ (for
     ``faceres-restore --saved_model EXPORT_DIR``)."""
     out = tmp_path / "exp"
-    proc = subprocess.run([sys.executable, "-m", "experiments.export", f"--workdir={run_dir}",
+    proc = subprocess.run([sys.executable, "-m", "faceres_tf.export_cli", f"--workdir={run_dir}",
                            f"--output={out}", "--format=both"],
                           cwd=REPO, capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "INFO" not in proc.stderr and "INFO" not in proc.stdout, proc.stderr[-3000:]
     assert json.loads(proc.stdout)["resolution"] == 32
-    assert export.saved_model_dir(out) == out / "saved_model"
-    assert export.saved_model_dir(out / "saved_model") == out / "saved_model"
-    assert export.saved_model_dir(tmp_path) == tmp_path  # not an export: unchanged
+    assert export_common.saved_model_dir(out) == out / "saved_model"
+    assert export_common.saved_model_dir(out / "saved_model") == out / "saved_model"
+    assert export_common.saved_model_dir(tmp_path) == tmp_path  # not an export: unchanged

@@ -97,11 +97,11 @@ def test_runner_precisions_give_nearly_the_same_faces():
 
 
 def test_noise_input_twin_with_folding_matches_seeded():
-    from faceres_tf import export
+    from faceres_tf import export_tflite
 
     G = _generator()
     x, seeds = _inputs(2)
-    maps = export.noise_for_seeds(G, seeds)
+    maps = export_tflite.noise_for_seeds(G, seeds)
     twin = inference_generator(G, noise_inputs=True)
     out = twin({"image": x, **maps}).numpy()
     ref = G({"image": x, "noise_seed": seeds}).numpy()

@@ -149,7 +149,7 @@ def test_precision_scope_is_scoped():
 
 
 def test_noise_inputs_form_matches_seeded_form():
-    from faceres_tf import export
+    from faceres_tf import export_tflite
 
     cfg = presets.get("test")
     G = faceres_tf.build_generator(cfg)
@@ -160,7 +160,7 @@ def test_noise_inputs_form_matches_seeded_form():
     twin.set_weights(G.get_weights())
     seeds = np.array([4, -1], np.int32)
     x = _gen_inputs(2)
-    maps = export.noise_for_seeds(G, seeds)
+    maps = export_tflite.noise_for_seeds(G, seeds)
     assert sorted(maps) == sorted(k for k in twin.input if k.startswith("noise_"))
     np.testing.assert_allclose(twin({"image": x, **maps}).numpy(),
                                G({"image": x, "noise_seed": seeds}).numpy(), atol=1e-6)

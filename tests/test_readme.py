@@ -82,8 +82,8 @@ PROGRAMS = sorted(c for c in COMMANDS if c != "make")
 
 
 def test_the_readme_shows_every_kind_of_command():
-    assert {"make", "faceres-restore", "faceres-evaluate", "faceres-prepare", "experiments.train",
-            "experiments.export", "faceres_tf.restore"} <= set(COMMANDS), sorted(COMMANDS)
+    assert {"make", "faceres-restore", "faceres-evaluate", "faceres-prepare", "faceres-train",
+            "faceres-export", "faceres_tf.restore"} <= set(COMMANDS), sorted(COMMANDS)
     assert {"train", "test"} <= set(COMMANDS["make"])
 
 

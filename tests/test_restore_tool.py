@@ -25,7 +25,7 @@ import tensorflow as tf  # noqa: E402
 from run_dirs import make_run_dir  # noqa: E402
 
 import faceres_tf  # noqa: E402
-from faceres_tf import export, image_io, restore  # noqa: E402
+from faceres_tf import export, export_tflite, image_io, restore  # noqa: E402
 from faceres_tf.face import outputs as out_files  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -248,10 +248,10 @@ def test_tflite_export_takes_the_fidelity_input():
     cfg = faceres_tf.presets.get("test")
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, fidelity_input=True))
     g = faceres_tf.build_generator(cfg)
-    runner = tf.lite.Interpreter(model_content=export.tflite_bytes(g)).get_signature_runner()
+    runner = tf.lite.Interpreter(model_content=export_tflite.tflite_bytes(g)).get_signature_runner()
     assert "fidelity" in runner.get_input_details()
     x = np.random.default_rng(0).integers(0, 255, (1, 32, 32, 3), dtype=np.uint8)
-    noise = {k: np.zeros((1, h, w, 1), np.float32) for k, (h, w) in export.noise_layout(g).items()}
+    noise = {k: np.zeros((1, h, w, 1), np.float32) for k, (h, w) in export_tflite.noise_layout(g).items()}
     serving = export.GeneratorServing(g)
     outs = []
     for w in (0.0, 1.0):

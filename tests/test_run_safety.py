@@ -25,11 +25,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import experiments.train as train_driver  # noqa: E402, F401 - defines the absl flags at collection
-from experiments.options import resolve_config
 from faceres_tf import presets
+from faceres_tf import train as train_command
 from faceres_tf.config import Config, override
 from faceres_tf.errors import ConfigChangedError, ConfigError, RunDirError, RunLockedError
+from faceres_tf.run_config import resolve_config
 from faceres_tf.training import Trainer, load_generator, train
 from faceres_tf.training import checkpoint as ckpt_lib
 from faceres_tf.training import run_dir as rd
@@ -255,7 +255,7 @@ def test_resume_supersedes_later_records_and_removes_temporaries(run, caplog):
 
 # --------------------------------------------------------------- defects 2 + 11, with kill -9
 def _driver(workdir, steps, *extra):
-    return [sys.executable, "-m", "experiments.train", "--preset=test", f"--workdir={workdir}",
+    return [sys.executable, "-m", "faceres_tf.train", "--preset=test", f"--workdir={workdir}",
             f"--steps={steps}", "--quiet", *extra]
 
 
@@ -392,6 +392,14 @@ def test_set_type_errors_name_the_key(item, message):
 
 
 # --------------------------------------------------------------- defects 8, 10 (CLI)
+def _run_command(main, argv, capsys):
+    """Runs an argparse command's ``main`` in this process with ``argv``
+    (``argv[0]``, the program name, dropped); returns (exit status, stdout, stderr)."""
+    rc = main(argv[1:])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
 def _run_driver(main, argv, capsys):
     """Runs an absl driver's ``main`` in this process with ``argv``; returns
     (exit status, stdout, stderr)."""
@@ -421,7 +429,7 @@ def test_training_cli_user_errors_are_one_line_exit_2_and_create_nothing(
     argv = ["train", "--preset=test", f"--workdir={workdir}", "--steps=5", "--quiet",
             f"--data_dir={REPO / 'data' / 'train'}"]
     argv += [e.format(tmp=tmp_path) for e in extra]
-    rc, out, err = _run_driver(train_driver.main, argv, capsys)
+    rc, out, err = _run_command(train_command.main, argv, capsys)
     assert rc == 2, out[-2000:] + err[-2000:]
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], err
@@ -438,7 +446,7 @@ def test_training_cli_keeps_the_traceback_of_a_real_bug(tmp_path, capsys, monkey
     argv = ["train", "--preset=test", f"--workdir={tmp_path / 'run'}", "--quiet",
             f"--data_dir={REPO / 'data' / 'train'}"]
     with pytest.raises(RuntimeError, match="a bug in the trainer"):  # not swallowed, not exit 2
-        _run_driver(train_driver.main, argv, capsys)
+        _run_command(train_command.main, argv, capsys)
 
 
 def test_new_run_failing_on_bad_data_leaves_nothing(tmp_path):

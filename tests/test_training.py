@@ -20,7 +20,7 @@ ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
 
 
 def _train_cmd(workdir, steps, *extra):
-    return [sys.executable, "-m", "experiments.train", "--preset=test", f"--workdir={workdir}",
+    return [sys.executable, "-m", "faceres_tf.train", "--preset=test", f"--workdir={workdir}",
             f"--steps={steps}", "--quiet", *extra]
 
 

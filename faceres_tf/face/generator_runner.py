@@ -122,7 +122,7 @@ class GeneratorRunner:
         if not os.path.isfile(os.path.join(run_dir, "config.json")):
             raise ModelLoadError(
                 f"--checkpoint {run_dir}: no config.json; pass the run directory written by "
-                f"experiments.train (it holds config.json and checkpoints/)"
+                f"faceres-train (it holds config.json and checkpoints/)"
             )
         generator = _load_run_generator(str(run_dir), use_ema)
         return cls.from_keras(generator, batch_size, f"checkpoint {run_dir}", precision=precision,
@@ -149,16 +149,16 @@ class GeneratorRunner:
         if precision not in (None, "fp32", "auto"):  # "auto": keep the export's
             raise ModelLoadError(
                 f"--precision {precision} applies to --checkpoint; a SavedModel computes in the precision "
-                f"it was exported with (python -m experiments.export --precision {precision})"
+                f"it was exported with (faceres-export --precision {precision})"
             )
 
         if (not os.path.isfile(os.path.join(path, "saved_model.pb"))
                 and os.path.isfile(os.path.join(path, "saved_model", "saved_model.pb"))):
-            path = os.path.join(path, "saved_model")  # an export folder of experiments.export
+            path = os.path.join(path, "saved_model")  # an export folder of faceres-export
         if not os.path.isfile(os.path.join(path, "saved_model.pb")):
             raise ModelLoadError(
                 f"--saved_model {path}: no saved_model.pb there; export one with "
-                f"`python -m experiments.export --workdir RUN_DIR --output DIR`"
+                f"`faceres-export --workdir RUN_DIR --output DIR`"
             )
         try:
             loaded = tf.saved_model.load(str(path))

@@ -10,7 +10,7 @@ A bundled model is two files in this package folder:
 
 Only weights and a config are read: loading runs no code from the files
 (unlike a SavedModel, whose graph is executed). Make a bundle from a training
-run with ``python -m faceres_tf.pretrained.bundle --checkpoint RUN --name NAME``.
+run with ``faceres-bundle --checkpoint RUN --name NAME``.
 
 Licence of the bundled weights: non-commercial research use only, inherited
 from their training data (CelebA-HQ and FFHQ; see data/README.md); each

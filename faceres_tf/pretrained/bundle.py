@@ -1,7 +1,6 @@
 """Bundle a training run's EMA generator as a pretrained model.
 
-    python -m faceres_tf.pretrained.bundle --checkpoint RUN_DIR --name NAME \
-        [--info extra.json] [--output DIR] [--overwrite]
+    faceres-bundle --checkpoint RUN_DIR --name NAME [--info extra.json] [--output DIR] [--overwrite]
 
 Writes ``NAME.json`` and ``NAME.weights.npz`` (float16) into the package's
 ``pretrained/`` folder (or ``--output``); ``load_pretrained(NAME)`` reads them.
@@ -62,7 +61,7 @@ def training_record(run_dir: Path) -> dict:
 
 def build_parser() -> cli.Parser:
     p = cli.make_parser(
-        "python -m faceres_tf.pretrained.bundle", __doc__.split("\n\n")[0],
+        "faceres-bundle", __doc__.split("\n\n")[0],
         output=dict(default=None, help="output folder (default: the package's pretrained/)"),
         overwrite="replace an existing bundle of the same --name")
     p.add_argument("--checkpoint", required=True, help="training run directory")
@@ -95,7 +94,7 @@ def bundle_command(args) -> int:
 
 
 def main(argv=None) -> int:
-    """``python -m faceres_tf.pretrained.bundle``; returns the exit status."""
+    """``faceres-bundle`` / ``python -m faceres_tf.pretrained.bundle``; returns the exit status."""
     return cli.run(bundle_command, build_parser(), argv)
 
 

@@ -287,7 +287,7 @@ def load_generator(run_dir: os.PathLike, use_ema: bool = True, checkpoint: str |
     """Returns ``(generator, config)`` restored from ``run_dir``'s latest checkpoint.
 
     Args:
-        run_dir: a directory written by ``python -m experiments.train``.
+        run_dir: a directory written by ``faceres-train``.
         use_ema: the EMA generator (what evaluation and export use) or the raw one.
         checkpoint: a specific checkpoint prefix (default: the newest usable one,
             found as described in the module docstring).
@@ -304,7 +304,7 @@ def load_generator(run_dir: os.PathLike, use_ema: bool = True, checkpoint: str |
     if not path:
         raise NotFoundError(
             f"No checkpoint in {run_dir / 'checkpoints'}; train first "
-            f"(python -m experiments.train --workdir {run_dir} ...)"
+            f"(faceres-train --workdir {run_dir} ...)"
         )
     generator = build_generator(cfg)
     key = "generator_ema" if use_ema else "generator"

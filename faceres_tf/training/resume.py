@@ -1,7 +1,7 @@
-"""Starting or resuming a training run safely: :func:`train` [ours].
+"""Starting or resuming a training run safely [ours].
 
-What :func:`train` (``faceres_tf.training.train``) does around the loop of
-:class:`Trainer`:
+What :func:`faceres_tf.training.train` (:mod:`~faceres_tf.training.train_lib`)
+does around the loop of :class:`Trainer`, with the helpers of this module:
 
 * :func:`chief_session`: the chief locks the run directory (:class:`RunLock`;
   a second training gets :class:`RunLockedError`), compares the config with
@@ -27,57 +27,14 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from faceres_tf import data as fdata
 from faceres_tf.config import Config
-from faceres_tf.config_ranges import validate
 from faceres_tf.errors import RunDirError, UserError
 from faceres_tf.training import checkpoint as ckpt_lib
 from faceres_tf.training import run_dir as rd
-from faceres_tf.training.grow import init_generator
 from faceres_tf.training.run_lock import RunLock
-from faceres_tf.training.strategy import is_chief, make_strategy, strategy_name
-from faceres_tf.training.trainer import Trainer, TrainResult
+from faceres_tf.training.strategy import strategy_name
 
 logger = logging.getLogger("faceres_tf.train")
-
-
-def train(cfg: Config, workdir, strategy: tf.distribute.Strategy | None = None,
-          steps: int | None = None, progress: bool = True, perceptual_extractor=None,
-          stop_after: int | None = None, allow_config_change: bool = False) -> TrainResult:
-    """Library entry point: prepares ``workdir``, trains (or resumes) to ``steps``.
-
-    Before anything is created: the config is validated and the training data
-    checked (a :class:`faceres_tf.errors.UserError` otherwise). The chief then
-    locks ``workdir`` (:class:`RunLock`; a second training on it gets
-    :class:`RunLockedError`), compares the config with the run's saved one
-    (:func:`run_dir.check_resume_config`; changed training fields need
-    ``allow_config_change``, and are recorded with their step), restores the
-    newest usable checkpoint and trains. When a new run fails with a user
-    error before its first checkpoint, what it created is removed again
-    (:func:`chief_session`).
-
-    The drivers in ``experiments/`` call this after parsing flags; it reads no flags.
-    """
-    validate(cfg)
-    fdata.check_data_source(cfg.data.train_dir, what="data.train_dir (--data_dir)")
-    strategy = strategy or make_strategy()
-    workdir = Path(workdir)
-    if not is_chief(strategy):  # workers write only to their scratch checkpoint dir
-        workdir.mkdir(parents=True, exist_ok=True)
-        # the chief's check, read-only: a refused resume stops every worker
-        check_resume_config(workdir, cfg, allow_config_change)
-        trainer = Trainer(cfg, workdir, strategy, perceptual_extractor=perceptual_extractor)
-        return trainer.fit(steps=steps, progress=progress, stop_after=stop_after)
-
-    with chief_session(workdir, cfg, allow_config_change) as session:
-        trainer = Trainer(cfg, workdir, strategy, perceptual_extractor=perceptual_extractor)
-        session.trainer = trainer
-        step = trainer.restore()
-        init = None
-        if step == 0 and not trainer.has_checkpoint and cfg.train.init_from:
-            init = init_generator([trainer.G, trainer.G_ema], cfg.train.init_from)
-        record_session(trainer, step, session.changes, steps, init)
-        return trainer.fit(steps=steps, progress=progress, stop_after=stop_after)
 
 
 def check_resume_config(workdir: Path, cfg: Config, allow_config_change: bool) -> dict:

@@ -60,7 +60,7 @@ def load_config(run_dir: os.PathLike) -> Config:
     if not path.is_file():
         raise NotFoundError(
             f"{path} not found: {run_dir} is not a faceres_tf run directory "
-            "(expected config.json and checkpoints/ written by experiments.train)"
+            "(expected config.json and checkpoints/ written by faceres-train)"
         )
     try:
         return Config.from_json(path.read_text())

@@ -8,7 +8,7 @@ nobody holds it. The file records who holds it (pid, host, start time,
 command) for the message a second process gets:
 
     error: /runs/x is in use by another training (pid 4242 on host gpu1,
-    started 2026-11-30 10:00:00: python -m experiments.train ...); wait for it
+    started 2026-11-30 10:00:00: faceres-train ...); wait for it
     to finish or stop it, or use another --workdir.
 
 A run directory without a lock file (e.g. written by an older version) just

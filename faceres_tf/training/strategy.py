@@ -67,3 +67,12 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
         return True
     has_chief = "chief" in (resolver.cluster_spec().as_dict() or {})
     return task_type == "worker" and task_id == 0 and not has_chief
+
+
+def split_cpu(replicas: int) -> None:
+    """Splits the CPU into ``replicas`` logical devices (``--cpu_replicas``:
+    several MirroredStrategy replicas on a CPU-only machine; testing). Call
+    before TensorFlow uses the CPU; 0 or 1 does nothing."""
+    if replicas and replicas > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)

@@ -15,7 +15,7 @@ stop the loop after the current step and write a checkpoint; restarting with
 the same workdir resumes from the newest usable checkpoint (step, G, G_ema, D,
 both optimizers, data seed) and trains up to ``train.steps``. What resume
 guarantees (locking, checkpoint fallback, config changes, superseded records)
-is described in :func:`faceres_tf.training.resume.train` and the README
+is described in :func:`faceres_tf.training.train` and the README
 section "What happens when things go wrong".
 """
 

@@ -1,6 +1,6 @@
 """Regenerates the bundled sample faces in ``data/`` from ``../shared/data``.
 
-    python -m faceres_tf.data.make_samples [--input ../shared/data] [--output data]
+    python -m tools.make_samples [--input ../shared/data] [--output data]
 
 * ``data/train`` (49) and ``data/val`` (9): high-quality aligned faces
   (CelebA-HQ from clovaai/stargan-v2, FFHQ from yangxy/GPEN and
@@ -132,7 +132,7 @@ _README_HEAD = """\
 
 Small, offline data so that `make train` (the `tiny` preset), the tests and the
 restoration demo run on a fresh machine. Regenerate with
-`python -m faceres_tf.data.make_samples --input ../shared/data --output data`.
+`python -m tools.make_samples --input ../shared/data --output data`.
 
 **Licence: non-commercial research use only.** These are photos of real people
 from research datasets. CelebA / CelebA-HQ allow non-commercial research use only
@@ -200,7 +200,7 @@ def _readme(rows) -> str:
 def build_parser():
     here = Path(__file__).resolve().parents[2]
     return cli.make_parser(
-        "python -m faceres_tf.data.make_samples", __doc__.split("\n\n")[0],
+        "python -m tools.make_samples", __doc__.split("\n\n")[0],
         input=dict(default=str(here.parent / "shared" / "data"), help="the shared data folder (sources)"),
         output=dict(default=str(here / "data"), help="the repository's data/ folder"))
 
@@ -214,7 +214,7 @@ def _command(args) -> int:
 
 
 def main(argv=None) -> int:
-    """``python -m faceres_tf.data.make_samples``; returns the exit status."""
+    """``python -m tools.make_samples``; returns the exit status."""
     return cli.run(_command, build_parser(), argv, tensorflow=False)
 
 
