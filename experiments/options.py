@@ -100,7 +100,9 @@ def define_training_flags() -> None:
                       "workers, else MirroredStrategy over local GPUs (or the CPU).")
     flags.DEFINE_integer("cpu_replicas", 0, "Split the CPU into N logical devices (N replicas "
                          "of MirroredStrategy on a CPU-only machine; testing).")
-    flags.DEFINE_enum("perceptual", None, ["vgg19", "hed_vgg16", "off"],
+    from faceres_tf.config_ranges import PERCEPTUAL_NETWORKS
+
+    flags.DEFINE_enum("perceptual", None, list(PERCEPTUAL_NETWORKS),
                       "Shortcut for --set=loss.perceptual=...")
     flags.DEFINE_string("vgg_weights", None, "Path of the VGG19 notop .h5 (default: Keras cache).")
     define_quiet_flag()
@@ -114,7 +116,6 @@ def define_run_flags() -> None:
     flags.DEFINE_string("val_dir", None, "Validation faces for periodic PSNR/SSIM.")
     flags.DEFINE_integer("seed", None, "Global seed (data order, degradations, noise).")
     flags.DEFINE_bool("jit_compile", None, "XLA-compile the per-replica step (GPU).")
-    flags.DEFINE_bool("mixed_precision", None, "mixed_float16 (GPU).")
     define_precision_flag()
 
 
@@ -126,9 +127,10 @@ def define_precision_flag() -> None:
 
     flags.DEFINE_enum("precision", None, list(PRECISION_CHOICES),
                       "Compute precision: bfloat16 (bf16), float32 (fp32) or auto (bf16 only where "
-                      "the CPU has native bf16 arithmetic and a micro-benchmark finds it faster); "
-                      "train: default the preset's; export: default auto (the TFLite model is "
-                      "always float32).")
+                      "the CPU has native bf16 arithmetic and a micro-benchmark finds it faster; the "
+                      "choice is logged and recorded); default: auto (train: the preset's "
+                      "train.precision, auto in every preset but test; the TFLite model is always "
+                      "float32).")
 
 
 @_once
@@ -274,7 +276,7 @@ def check_options(opts: ExpOptions) -> None:
 # ----------------------------------------------------------------------------- configs
 def resolve_config(preset, overrides, data_dir=None, val_dir=None, steps=None, batch_size=None,
                    seed=None, perceptual=None, vgg_weights=None, jit_compile=None,
-                   mixed_precision=None, precision=None):
+                   precision=None):
     """Preset + shortcut flags + ``section.field=value`` overrides -> Config.
 
     Raises :class:`UserError` for an unknown preset, a malformed or unknown
@@ -289,7 +291,7 @@ def resolve_config(preset, overrides, data_dir=None, val_dir=None, steps=None, b
         ("data.train_dir", data_dir), ("data.val_dir", val_dir), ("train.steps", steps),
         ("train.batch_size", batch_size), ("train.seed", seed), ("loss.perceptual", perceptual),
         ("loss.vgg_weights", vgg_weights), ("train.jit_compile", jit_compile),
-        ("train.mixed_precision", mixed_precision), ("train.precision", precision),
+        ("train.precision", precision),
     ]:
         if value is not None:
             updates[key] = value

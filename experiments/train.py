@@ -47,8 +47,7 @@ def config_from_flags():
         raise cli.UserError("--workdir is required (the run directory).")
     cfg = options.resolve_config(
         FLAGS.preset, FLAGS.set, FLAGS.data_dir, FLAGS.val_dir, FLAGS.steps, FLAGS.batch_size,
-        FLAGS.seed, FLAGS.perceptual, FLAGS.vgg_weights, FLAGS.jit_compile,
-        FLAGS.mixed_precision, FLAGS.precision)
+        FLAGS.seed, FLAGS.perceptual, FLAGS.vgg_weights, FLAGS.jit_compile, FLAGS.precision)
     if not Path(cfg.data.train_dir).exists():
         raise cli.UserError(f"training data {cfg.data.train_dir} does not exist; pass --data_dir.")
     if FLAGS.val_dir and not Path(FLAGS.val_dir).exists():  # without it: no periodic evaluation
