@@ -91,6 +91,19 @@ def test_auto_with_native_bf16_but_no_gain_is_fp32(machine, speedup):
     assert chosen == "fp32" and "AVX-512 BF16" in reason and f"{speedup:.2f}x" in reason
 
 
+def test_auto_is_fp32_when_the_bf16_conv_fails(machine, monkeypatch):
+    """A CPU that lists AVX-512 BF16 while oneDNN is capped below it
+    (ONEDNN_MAX_CPU_ISA=AVX2) cannot run a bf16 conv: auto falls back to fp32."""
+    machine(AMD_AVX512_BF16)
+
+    def failing():
+        raise RuntimeError("could not create a primitive descriptor for the convolution")
+
+    monkeypatch.setattr(precision, "bf16_conv_speedup", failing)
+    chosen, reason = precision.resolve_precision("auto")
+    assert chosen == "fp32" and "bf16 conv failed" in reason and "primitive descriptor" in reason
+
+
 def test_unknown_precision_names_the_choices():
     with pytest.raises(ValueError, match="auto, fp32, bf16"):
         precision.resolve_precision("fp16")

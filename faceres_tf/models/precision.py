@@ -12,8 +12,9 @@ native bfloat16 arithmetic (AMX or AVX-512 BF16, read from /proc/cpuinfo's
 flags) *and* a one-off micro-benchmark (a 3x3 conv, both precisions
 interleaved, a few hundred ms) finds bfloat16 at least
 :data:`BF16_MIN_SPEEDUP` times faster; fp32 otherwise (no native unit: bf16
-would be emulated and slower). It is decided once per process; the choice and
-the reason are logged once.
+would be emulated and slower; a bf16 conv that fails, e.g. with oneDNN capped
+by ``ONEDNN_MAX_CPU_ISA``, also gives fp32). It is decided once per process;
+the choice and the reason are logged once.
 
 A precision reaches the models as a Keras dtype policy
 (:func:`dtype_policy`), passed as the ``dtype`` argument of every model and
@@ -72,11 +73,14 @@ def bf16_conv_speedup(rounds: int = 7) -> float:
 
     x = tf.random.stateless_normal([8, 32, 32, 128], seed=[1, 2])
     k = tf.random.stateless_normal([3, 3, 128, 128], seed=[3, 4]) * 0.05
+    # The operands are arguments, not captured constants, which Grappler would
+    # fold into the graph's result (the conv then never runs when timed).
+    conv = tf.function(lambda a, b: tf.nn.conv2d(a, b, 1, "SAME"))
     best = {}
     fns = {}
     for dtype in (tf.float32, tf.bfloat16):
         xd, kd = tf.cast(x, dtype), tf.cast(k, dtype)
-        fns[dtype] = tf.function(lambda xd=xd, kd=kd: tf.nn.conv2d(xd, kd, 1, "SAME"))
+        fns[dtype] = functools.partial(conv, xd, kd)
         fns[dtype]().numpy()  # trace and warm up
         best[dtype] = float("inf")
     for _ in range(rounds):
@@ -110,10 +114,16 @@ def _resolve_auto() -> tuple:
     if unit is None:
         chosen, reason = "fp32", "the CPU has no native bfloat16 arithmetic (no AMX, no AVX-512 BF16)"
     else:
-        speedup = bf16_conv_speedup()
-        chosen = "bf16" if speedup >= BF16_MIN_SPEEDUP else "fp32"
-        reason = (f"{unit} present; a bf16 conv ran {speedup:.2f}x as fast as fp32 in a micro-benchmark "
-                  f"({'>=' if chosen == 'bf16' else '<'} {BF16_MIN_SPEEDUP}x)")
+        try:
+            speedup = bf16_conv_speedup()
+        except Exception as e:  # noqa: BLE001 - a probe: e.g. oneDNN capped below bf16 (ONEDNN_MAX_CPU_ISA)
+            speedup, failure = None, f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
+        if speedup is None:
+            chosen, reason = "fp32", f"{unit} present, but a bf16 conv failed in the micro-benchmark ({failure})"
+        else:
+            chosen = "bf16" if speedup >= BF16_MIN_SPEEDUP else "fp32"
+            reason = (f"{unit} present; a bf16 conv ran {speedup:.2f}x as fast as fp32 in a micro-benchmark "
+                      f"({'>=' if chosen == 'bf16' else '<'} {BF16_MIN_SPEEDUP}x)")
     logger.info("Precision auto -> %s: %s.", chosen, reason)
     return chosen, reason
 
