@@ -39,6 +39,7 @@ import tensorflow as tf  # noqa: E402
 
 import faceres_tf  # noqa: E402
 from benchmarks.machine import conv_cases, cpu_info, emit, interleaved_times, load_average  # noqa: E402
+from faceres_tf.config_ranges import PRECISIONS  # noqa: E402
 
 
 def count_flops(fn, spec) -> float:
@@ -71,7 +72,7 @@ def forward_fn(G, batch, r):
 def _parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="paper_512", help="model preset")
-    ap.add_argument("--precision", choices=("fp32", "bf16", "both"), default="fp32",
+    ap.add_argument("--precision", choices=(*PRECISIONS, "both"), default="fp32",
                     help="compute precision ('both': fp32 and bf16 in one interleaved run)")
     ap.add_argument("--batch", type=int, default=1, help="faces per call")
     ap.add_argument("--repeats", type=int, default=7, help="timed rounds (after one warm-up)")
@@ -139,7 +140,7 @@ def main():
     load_before = load_average()
     cfg = faceres_tf.presets.get(args.preset)
     r, b = cfg.model.resolution, args.batch
-    precisions = ["fp32", "bf16"] if args.precision == "both" else [args.precision]
+    precisions = list(PRECISIONS) if args.precision == "both" else [args.precision]
     base = faceres_tf.build_generator(cfg, precision="fp32")
     fwd32, _ = forward_fn(base, b, r)
     spec = (tf.TensorSpec([b, r, r, 3], tf.float32), tf.TensorSpec([b], tf.int32))

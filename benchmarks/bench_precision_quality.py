@@ -1,6 +1,7 @@
 """How far bf16 restorations are from fp32 ones, on the bundled faces.
 
     python -m benchmarks.bench_precision_quality --checkpoint RUN_DIR
+    python -m benchmarks.bench_precision_quality --model rdfr_cpu256 --json
 
 Loads the EMA generator of a training run and restores, through the restore
 CLI's runner (:class:`faceres_tf.face.generator_runner.GeneratorRunner`, uint8
@@ -51,16 +52,26 @@ def bundled_faces(cfg) -> np.ndarray:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", required=True, help="training run directory (config.json + checkpoints/)")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="training run directory (config.json + checkpoints/)")
+    src.add_argument("--model", help="a bundled model instead (faceres_tf.pretrained name, e.g. rdfr_cpu256)")
     ap.add_argument("--json", action="store_true", help="print one JSON line")
     args = ap.parse_args()
 
+    from faceres_tf.config import Config
     from faceres_tf.face.generator_runner import GeneratorRunner
     from faceres_tf.training import load_generator
 
-    generator, cfg = load_generator(args.checkpoint)
+    if args.model:
+        from faceres_tf import pretrained
+
+        generator = pretrained.load_pretrained(args.model)
+        cfg = Config.from_dict(pretrained.model_info(args.model)["config"])
+    else:
+        generator, cfg = load_generator(args.checkpoint)
     faces = bundled_faces(cfg)
-    res = {"benchmark": "precision_quality", "checkpoint": args.checkpoint, "preset": cfg.name,
+    res = {"benchmark": "precision_quality", "checkpoint": args.checkpoint or f"bundled {args.model}",
+           "preset": cfg.name,
            "resolution": cfg.model.resolution, "faces": len(faces), **cpu_info(),
            "date": time.strftime("%Y-%m-%d %H:%M")}
     runners = {

@@ -51,6 +51,7 @@ import tensorflow as tf  # noqa: E402
 from benchmarks.bench_generator import peak_shapes  # noqa: E402
 from benchmarks.machine import conv_cases, cpu_info, emit, interleaved_times, load_average  # noqa: E402
 from benchmarks.train_cost import per_image_gflop, resolve_config, step_flops  # noqa: E402
+from faceres_tf.config_ranges import PRECISIONS  # noqa: E402
 from faceres_tf.training import Trainer, make_strategy  # noqa: E402
 
 PAPER_IMAGES = 400 * 70_000
@@ -61,12 +62,11 @@ def _parse_args():
     ap.add_argument("--preset", default="tiny", help="model preset")
     ap.add_argument("--batch", type=int, default=None, help="global batch (default: the preset's)")
     ap.add_argument("--steps", type=int, default=20, help="timed train steps per precision")
-    ap.add_argument("--precision", choices=("fp32", "bf16", "both"), default="fp32",
+    ap.add_argument("--precision", choices=(*PRECISIONS, "both"), default="fp32",
                     help="train.precision ('both': fp32 and bf16 interleaved in one run)")
     ap.add_argument("--perceptual", choices=["off", "random"], default="off",
                     help="VGG19 perceptual loss with random weights, or off")
     ap.add_argument("--jit_compile", action="store_true", help="XLA-compile the replica step")
-    ap.add_argument("--mixed_precision", action="store_true", help="mixed_float16 (GPU)")
     ap.add_argument("--inter_op", type=int, default=0,
                     help="TF inter-op threads (0: TensorFlow's default, one per core)")
     ap.add_argument("--set", dest="overrides", action="append", default=[],
@@ -82,7 +82,7 @@ def _trainer_cases(args, precisions, strategy, extractor, tmp_root: str) -> tupl
     cases, cfgs, trainers = {}, {}, {}
     for p in precisions:
         updates = {"loss.perceptual": "vgg19" if extractor else "off", "train.jit_compile": args.jit_compile,
-                   "train.mixed_precision": args.mixed_precision, "train.precision": p}
+                   "train.precision": p}
         if args.batch:
             updates["train.batch_size"] = args.batch
         cfg = cfgs[p] = resolve_config(args.preset, args.overrides, updates)
@@ -143,7 +143,7 @@ def main():
     if args.inter_op:
         tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
     load_before = load_average()
-    precisions = ["fp32", "bf16"] if args.precision == "both" else [args.precision]
+    precisions = list(PRECISIONS) if args.precision == "both" else [args.precision]
     strategy = make_strategy("auto")
     extractor = None
     if args.perceptual == "random":
@@ -190,7 +190,7 @@ def _markdown(results, args) -> str:
         f"- machine: {res0['cpu']}, {res0['cores']} cores, AVX-512 BF16: {res0['avx512_bf16']}, AMX: "
         f"{res0['amx_bf16']}; TF {res0['tensorflow']}; strategy {res0['strategy']}; load average "
         f"{res0['load_before']} before, {res0['load_after']} after; {res0['date']}",
-        f"- perceptual loss: {args.perceptual}; XLA: {args.jit_compile}; mixed_float16: {args.mixed_precision}",
+        f"- perceptual loss: {args.perceptual}; XLA: {args.jit_compile}",
         "",
         f"- FLOPs (TF profiler on the traced train and R1 steps, R1 amortised): "
         f"{res0['gflop_per_image']:.2f} GFLOP per image; parts: "
@@ -218,8 +218,7 @@ def _markdown(results, args) -> str:
                   f"--preset {args.preset} --batch {res0['batch']} --steps {args.steps} --precision "
                   f"{args.precision} --perceptual {args.perceptual}"
                   f"{''.join(' --set ' + o for o in args.overrides)}"
-                  f"{' --jit_compile' if args.jit_compile else ''}"
-                  f"{' --mixed_precision' if args.mixed_precision else ''}`"]
+                  f"{' --jit_compile' if args.jit_compile else ''}`"]
     return "\n".join(lines) + "\n"
 
 

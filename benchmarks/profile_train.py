@@ -34,13 +34,14 @@ import tensorflow as tf  # noqa: E402
 
 from benchmarks.machine import cpu_info, emit, interleaved_times, load_average  # noqa: E402
 from benchmarks.train_cost import kind_of, part_of, resolve_config, step_flops, trace_op_times  # noqa: E402
+from faceres_tf.config_ranges import PRECISIONS  # noqa: E402
 from faceres_tf.training import Trainer, make_strategy  # noqa: E402
 
 
 def _parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="cpu_128", help="model preset")
-    ap.add_argument("--precision", choices=("fp32", "bf16", "both"), default="fp32",
+    ap.add_argument("--precision", choices=(*PRECISIONS, "both"), default="fp32",
                     help="train.precision ('both': fp32 then bf16)")
     ap.add_argument("--steps", type=int, default=3, help="timed and traced steps of each kind")
     ap.add_argument("--set", dest="overrides", action="append", default=[],
@@ -101,7 +102,7 @@ def main():
     args = _parse_args()
     load_before = load_average()
     strategy = make_strategy("auto")
-    precisions = ["fp32", "bf16"] if args.precision == "both" else [args.precision]
+    precisions = list(PRECISIONS) if args.precision == "both" else [args.precision]
     results = [profile(args, p, strategy) for p in precisions]
     extra = {**cpu_info(), "tensorflow": tf.__version__, "load_before": load_before,
              "load_after": load_average(), "date": time.strftime("%Y-%m-%d %H:%M")}

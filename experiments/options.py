@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Sequence
 
 from experiments.cli import UserError
+from faceres_tf.config_ranges import PERCEPTUAL_NETWORKS
 from faceres_tf.run_config import STRATEGIES, resolve_config
 
 ALL_METRICS = ("psnr", "ssim", "lpips", "fid", "ipr")
@@ -98,7 +99,7 @@ def define_training_flags() -> None:
                       "workers, else MirroredStrategy over local GPUs (or the CPU).")
     flags.DEFINE_integer("cpu_replicas", 0, "Split the CPU into N logical devices (N replicas "
                          "of MirroredStrategy on a CPU-only machine; testing).")
-    flags.DEFINE_enum("perceptual", None, ["vgg19", "hed_vgg16", "off"],
+    flags.DEFINE_enum("perceptual", None, list(PERCEPTUAL_NETWORKS),
                       "Shortcut for --set=loss.perceptual=...")
     flags.DEFINE_string("vgg_weights", None, "Path of the VGG19 notop .h5 (default: Keras cache).")
     define_quiet_flag()

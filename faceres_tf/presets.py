@@ -8,11 +8,15 @@
   downloaded on an offline machine (turn it on with ``--set=loss.perceptual=vgg19``
   once the weights are in the Keras cache,
   or `--perceptual=vgg19`).
-* ``cpu_128``: RDFR at 128 px sized for a 2-core CPU (bfloat16 compute), the
-  bundled default model. See ``docs/method.md`` for the scaling of each choice.
+* ``cpu_128``: RDFR at 128 px sized for a 2-core CPU, the bundled default
+  model. See ``docs/method.md`` for the scaling of each choice.
 * ``cpu_256``: the 256 px model grown from the trained ``cpu_128`` weights,
   trained on degradations as real photos have them, with a fidelity knob.
-* ``test``: 32 px, minimal widths, for the unit tests.
+* ``test``: 32 px, minimal widths, for the unit tests (float32 compute, so
+  they do not depend on the CPU's bfloat16 support).
+
+Every preset but ``test`` computes in ``train.precision = "auto"`` (bf16 where
+the CPU has native bfloat16 and it measures faster; fp32 otherwise).
 """
 
 from __future__ import annotations
@@ -92,7 +96,7 @@ def _cpu_128() -> Config:
         data=DataConfig(blur_kernel_size=13, blur_sigma=(0.1, 2.5), downsample_range=(0.8, 4.0),
                         shuffle_buffer=2000),
         loss=_cpu_loss(),
-        train=_cpu_train(steps=16_000, ema_half_life_images=5_000.0, precision="bf16", log_every=50,
+        train=_cpu_train(steps=16_000, ema_half_life_images=5_000.0, log_every=50,
                          ckpt_every=1000, keep_checkpoints=20, eval_every=1000, sample_every=1000,
                          num_val=48),
     )
@@ -126,9 +130,9 @@ def _cpu_256() -> Config:
                                  perceptual_layer_weights=(1.0, 1.0, 1.0, 0.0, 0.0),
                                  perceptual_resolution=128, lambda_feature=0.1, lambda_style=0.0),
         # lr 1e-3: fine-tuning a grown, trained generator. [ours]
-        train=_cpu_train(steps=12_000, lr=1e-3, ema_half_life_images=5_000.0, precision="bf16",
-                         log_every=50, ckpt_every=500, keep_checkpoints=10, eval_every=500,
-                         sample_every=500, num_val=48, init_from="rdfr_cpu128"),
+        train=_cpu_train(steps=12_000, lr=1e-3, ema_half_life_images=5_000.0, log_every=50,
+                         ckpt_every=500, keep_checkpoints=10, eval_every=500, sample_every=500,
+                         num_val=48, init_from="rdfr_cpu128"),
     )
 
 
@@ -140,7 +144,7 @@ def _test() -> Config:
         data=DataConfig(shuffle_buffer=16),
         loss=LossConfig(perceptual="off", r1_interval=2),
         train=TrainConfig(batch_size=4, steps=2, ema_half_life_images=100.0, log_every=1,
-                          ckpt_every=1, eval_every=2, sample_every=2, num_val=4),
+                          ckpt_every=1, eval_every=2, sample_every=2, num_val=4, precision="fp32"),
     )
 
 

@@ -105,10 +105,11 @@ def build_parser() -> cli.Parser:
     p.add_argument("--no_color_correction", dest="color_correction", action="store_false",
                    help="keep the network's colours")
     p.add_argument("--batch_size", type=int, default=8, help="faces per network call")
-    p.add_argument("--precision", choices=PRECISION_CHOICES, default="fp32",
-                   help="compute precision of a --checkpoint / --model generator (bf16: bfloat16, faster "
-                        "on CPUs with AVX-512 BF16/AMX; auto: bf16 where it measures faster; a "
-                        "--saved_model keeps its export precision)")
+    p.add_argument("--precision", choices=PRECISION_CHOICES, default="auto",
+                   help="compute precision of a --checkpoint / --model generator: auto = bf16 where the "
+                        "CPU has native bfloat16 (AVX-512 BF16/AMX) and it measures faster, else fp32 "
+                        "(the choice is logged); fp32 gives the reference faces; a --saved_model "
+                        "keeps its export precision")
     p.add_argument("--min_face_size", type=float, default=20.0,
                    help="leave faces smaller than this (box side, input pixels) untouched")
     p.add_argument("--min_confidence", type=float, default=0.9,

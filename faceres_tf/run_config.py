@@ -22,14 +22,14 @@ SHORTCUTS = {
     "data_dir": "data.train_dir", "val_dir": "data.val_dir", "steps": "train.steps",
     "batch_size": "train.batch_size", "seed": "train.seed", "perceptual": "loss.perceptual",
     "vgg_weights": "loss.vgg_weights", "jit_compile": "train.jit_compile",
-    "mixed_precision": "train.mixed_precision", "precision": "train.precision",
+    "precision": "train.precision",
     "init": "train.init_from",
 }
 
 
 def resolve_config(preset, overrides, data_dir=None, val_dir=None, steps=None, batch_size=None,
                    seed=None, perceptual=None, vgg_weights=None, jit_compile=None,
-                   mixed_precision=None, precision=None, init=None):
+                   precision=None, init=None):
     """Preset + shortcut options + ``section.field=value`` overrides -> Config
     (an override wins over a shortcut for the same field).
 
@@ -39,7 +39,7 @@ def resolve_config(preset, overrides, data_dir=None, val_dir=None, steps=None, b
     cfg = presets.get(preset)  # UnknownPresetError is a UserError
     given = dict(data_dir=data_dir, val_dir=val_dir, steps=steps, batch_size=batch_size, seed=seed,
                  perceptual=perceptual, vgg_weights=vgg_weights, jit_compile=jit_compile,
-                 mixed_precision=mixed_precision, precision=precision, init=init)
+                 precision=precision, init=init)
     updates = {SHORTCUTS[name]: value for name, value in given.items() if value is not None}
     for item in overrides:
         if "=" not in item:

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 from faceres_tf import cli, presets
-from faceres_tf.config_ranges import PRECISION_CHOICES
+from faceres_tf.config_ranges import PERCEPTUAL_NETWORKS, PRECISION_CHOICES
 from faceres_tf.errors import UserError
 from faceres_tf.run_config import (
     STRATEGIES,
@@ -58,14 +58,14 @@ def build_parser() -> cli.Parser:
                    "(default: the preset's)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                    help="config override (repeatable), e.g. --set loss.alpha=0.3")
-    p.add_argument("--perceptual", choices=("vgg19", "hed_vgg16", "off"), default=None,
+    p.add_argument("--perceptual", choices=PERCEPTUAL_NETWORKS, default=None,
                    help="shortcut for --set loss.perceptual=... (default: the preset's)")
     p.add_argument("--vgg_weights", default=None, help="path of the VGG19 notop .h5 (default: the Keras cache)")
     p.add_argument("--precision", choices=PRECISION_CHOICES, default=None,
                    help="compute precision: bf16, fp32 or auto (bf16 only where the CPU has native bf16 "
-                        "arithmetic and it measures faster); default: the preset's")
+                        "arithmetic and it measures faster; the choice is logged and recorded); "
+                        "default: the preset's (auto in every preset but test)")
     cli.add_switch(p, "jit_compile", "XLA-compile the per-replica step (GPU)", default=None)
-    cli.add_switch(p, "mixed_precision", "mixed_float16 (GPU)", default=None)
     p.add_argument("--strategy", choices=STRATEGIES, default="auto",
                    help="tf.distribute strategy; auto = multi-worker if TF_CONFIG lists several workers, "
                         "else MirroredStrategy over local GPUs (or the CPU)")
@@ -97,7 +97,7 @@ def config_from_args(args):
         preset_of(args), args.set, data_dir=args.data_dir, val_dir=args.val_dir, steps=args.steps,
         batch_size=args.batch_size, seed=args.seed, perceptual=args.perceptual,
         vgg_weights=args.vgg_weights, jit_compile=args.jit_compile,
-        mixed_precision=args.mixed_precision, precision=args.precision, init=args.init)
+        precision=args.precision, init=args.init)
     if not Path(cfg.data.train_dir).exists():
         raise UserError(f"training data {cfg.data.train_dir} does not exist; pass --data_dir.")
     if args.val_dir and not Path(args.val_dir).exists():  # without it: no periodic evaluation

@@ -193,7 +193,10 @@ def test_per_sample_noise_is_tensorflows_stateless_normal():
     # Inside a tf.function with a dynamic batch and size: the same values.
     fn = tf.function(lambda s, h: L.per_sample_noise(s, h, 5, noise_id=9),
                      input_signature=[tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32)])
-    np.testing.assert_array_equal(fn(seeds[1:2], 6).numpy()[0], got[1])
+    np.testing.assert_array_equal(fn(seeds[1:2], 6).numpy()[0], got[1])  # one face: no loop
+    np.testing.assert_array_equal(fn(seeds[:3], 6).numpy(), got[:3])  # several: the loop
+    for i in (1, 2):  # a static batch of one (the inference fast path), negative seed included
+        np.testing.assert_array_equal(L.per_sample_noise(seeds[i:i + 1], 6, 5, noise_id=9).numpy()[0], got[i])
 
 
 def test_noise_injection_takes_explicit_noise():

@@ -132,20 +132,49 @@ def test_weights_round_trip_between_precisions_and_noise_forms(tmp_path):
                 np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
-def test_precision_scope_is_scoped():
-    from faceres_tf.models import precision_scope
+def _computing_layers(model):
+    return [la for la in model._flatten_layers(include_self=False, recursive=True)
+            if not isinstance(la, keras.layers.InputLayer)]
 
-    before = keras.mixed_precision.global_policy().name
-    G = faceres_tf.build_generator(presets.get("test"), precision="bf16")
-    assert keras.mixed_precision.global_policy().name == before
-    assert G.encoder.get_layer("resblock_16x16").compute_dtype == "bfloat16"
-    with pytest.raises(ValueError, match="fp32, bf16"):
-        with precision_scope("fp16"):
-            pass
-    with pytest.raises(RuntimeError):
-        with precision_scope("bf16"):
-            raise RuntimeError("boom")
-    assert keras.mixed_precision.global_policy().name == before
+
+@pytest.mark.parametrize("preset", ["test", "cpu_256"])
+def test_precision_is_a_dtype_policy_not_a_global_switch(preset):
+    """bf16 reaches every layer of G and D as their ``dtype`` argument, leaves
+    Keras' global policy alone, survives get_config, and computes exactly what
+    the same network built under the global mixed_bfloat16 policy computes."""
+    cfg = presets.get(preset)
+    G = faceres_tf.build_generator(cfg, precision="bf16")
+    D = faceres_tf.build_discriminator(cfg, precision="bf16")
+    assert keras.config.dtype_policy().name == "float32"
+    for model in (G, D):
+        assert model.dtype_policy.name == "mixed_bfloat16"
+        assert {la.dtype_policy.name for la in _computing_layers(model)} == {"mixed_bfloat16"}
+    twin = faceres_tf.models.Generator.from_config(G.get_config())
+    assert {la.dtype_policy.name for la in _computing_layers(twin)} == {"mixed_bfloat16"}
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        ref = faceres_tf.build_generator(cfg)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    ref.set_weights(G.get_weights())
+    r = cfg.model.resolution
+    x = {"image": np.random.default_rng(0).uniform(-1, 1, (2, r, r, 3)).astype(np.float32),
+         "noise_seed": np.array([3, 4], np.int32)}
+    np.testing.assert_array_equal(G(x).numpy(), ref(x).numpy())
+
+
+def test_model_config_is_validated_once_per_generator(monkeypatch):
+    from faceres_tf.models import base
+
+    calls = []
+    monkeypatch.setattr(base, "validate_model", lambda m: calls.append(m))
+    base._validated.cache_clear()
+    faceres_tf.build_generator(presets.get("cpu_256"))
+    assert len(calls) == 1
+    base._validated.cache_clear()
+    with pytest.raises(faceres_tf.config.ConfigError, match="num_skips"):
+        monkeypatch.undo()
+        faceres_tf.build_generator(dataclasses.replace(presets.get("test").model, num_skips=6))
 
 
 def test_noise_inputs_form_matches_seeded_form():

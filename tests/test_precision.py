@@ -38,9 +38,11 @@ def machine(monkeypatch):
             return speedup
 
         monkeypatch.setattr(precision, "bf16_conv_speedup", bench)
+        precision._resolve_auto.cache_clear()  # "auto" is decided once per process
         return calls
 
-    return set_machine
+    yield set_machine
+    precision._resolve_auto.cache_clear()  # forget the mocked machine's decision
 
 
 def test_cpu_flags_reads_the_first_flags_line(tmp_path):
@@ -89,18 +91,43 @@ def test_auto_with_native_bf16_but_no_gain_is_fp32(machine, speedup):
     assert chosen == "fp32" and "AVX-512 BF16" in reason and f"{speedup:.2f}x" in reason
 
 
+def test_auto_is_fp32_when_the_bf16_conv_fails(machine, monkeypatch):
+    """A CPU that lists AVX-512 BF16 while oneDNN is capped below it
+    (ONEDNN_MAX_CPU_ISA=AVX2) cannot run a bf16 conv: auto falls back to fp32."""
+    machine(AMD_AVX512_BF16)
+
+    def failing():
+        raise RuntimeError("could not create a primitive descriptor for the convolution")
+
+    monkeypatch.setattr(precision, "bf16_conv_speedup", failing)
+    chosen, reason = precision.resolve_precision("auto")
+    assert chosen == "fp32" and "bf16 conv failed" in reason and "primitive descriptor" in reason
+
+
 def test_unknown_precision_names_the_choices():
     with pytest.raises(ValueError, match="auto, fp32, bf16"):
         precision.resolve_precision("fp16")
     with pytest.raises(ValueError, match="auto, fp32, bf16"):
-        precision.policy_name("fp16")
+        precision.dtype_policy("fp16")
 
 
-def test_policy_name_resolves_auto(machine):
+def test_dtype_policy_resolves_auto(machine):
     machine(AMD_AVX512_BF16, speedup=2.0)
-    assert precision.policy_name("auto") == "mixed_bfloat16"
+    assert precision.dtype_policy("auto").name == "mixed_bfloat16"
     machine(AMD_AVX2)
-    assert precision.policy_name("auto") == "float32"
+    assert precision.dtype_policy("auto").name == "float32"
+    assert precision.dtype_policy("bf16").compute_dtype == "bfloat16"
+    assert precision.dtype_policy("bf16").variable_dtype == "float32"
+
+
+def test_auto_is_decided_and_logged_once_per_process(machine, caplog):
+    calls = machine(AMD_AVX512_BF16, speedup=1.5)
+    with caplog.at_level(logging.INFO, logger="faceres_tf.precision"):
+        first = [precision.resolve_precision("auto") for _ in range(3)]
+        precision.dtype_policy("auto")
+    assert first == [first[0]] * 3 and first[0][0] == "bf16"
+    assert len(calls) == 1
+    assert caplog.text.count("Precision auto ->") == 1
 
 
 def test_micro_benchmark_measures_once_per_process():
@@ -109,6 +136,20 @@ def test_micro_benchmark_measures_once_per_process():
     assert math.isfinite(first) and first > 0
     assert precision.bf16_conv_speedup() == first  # cached: not measured again
     assert precision.bf16_conv_speedup.cache_info().misses == 1
+
+
+def test_auto_is_the_default_of_training_restore_and_export():
+    import inspect
+
+    from faceres_tf import restore
+    from faceres_tf.config import TrainConfig
+    from faceres_tf.export import export_run
+
+    assert TrainConfig().precision == "auto"
+    assert {presets.get(n).train.precision for n in presets.names() if n != "test"} == {"auto"}
+    assert presets.get("test").train.precision == "fp32"  # tests do not depend on the CPU
+    assert restore.build_parser().parse_args(["-i", "in.jpg", "-o", "out"]).precision == "auto"
+    assert inspect.signature(export_run).parameters["precision"].default == "auto"
 
 
 def test_config_accepts_auto_and_rejects_others():

@@ -76,6 +76,7 @@ def test_bundle_cli_from_a_run_dir(tmp_path, capsys):
     # 10 steps x 4 images at 4 img/s + 10 steps x 4 images at 8 img/s
     assert info["train_steps"] == 20 and info["images_seen"] == 80
     assert info["train_wall_seconds"] == pytest.approx(15.0)
+    assert info["precision"] == "fp32"  # the run's sessions did not record it: its config's
     assert bundle.main(["--checkpoint", str(run), "--name", "m", "--output", str(out)]) == 2
     assert "exists" in capsys.readouterr().err
 

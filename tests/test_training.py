@@ -74,8 +74,10 @@ def test_two_replica_mirrored_run(tmp_path):
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["loss"]["perceptual"] == "off"
     assert cfg["resolved"]["perceptual_weights"] == "off"
+    assert cfg["train"]["precision"] == "fp32" and cfg["resolved"]["precision"] == "fp32"
     info = json.loads((run / "run_info.json").read_text())["sessions"][-1]
     assert info["replicas"] == 2 and info["git_commit"]
+    assert info["precision"] == "fp32" and info["precision_reason"] == "asked for"
 
 
 def _free_port():

@@ -98,7 +98,7 @@ class ModulatedConv2D(keras.layers.Layer):
         # Spatial size for fold()'s cost model (two ints, not a tracked tuple).
         self.height, self.width = x_shape[1], x_shape[2]
         # The affine layer's width depends on the input channels, so it is made here.
-        self.affine = EqualizedDense(in_ch, bias_init=1.0, name="affine")
+        self.affine = EqualizedDense(in_ch, bias_init=1.0, name="affine", dtype=self.dtype_policy)
         self.affine.build(w_shape)
         self.weight_scale = 1.0 / math.sqrt(in_ch * k * k)
         self.kernel = self.add_weight(

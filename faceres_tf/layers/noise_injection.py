@@ -40,7 +40,17 @@ def _per_sample_normal(seeds, shape, stream: int):
             return tf.random.stateless_normal(shape, seed=key, dtype=tf.float32)
 
         spec = tf.TensorSpec([d if isinstance(d, int) else None for d in shape], tf.float32)
-        return tf.map_fn(one, seeds, fn_output_signature=spec)
+
+        def loop():
+            return tf.map_fn(one, seeds, fn_output_signature=spec)
+
+        # One face, the common case at inference: the same draw without the
+        # loop and its stacking copy of the map (bit-identical).
+        if seeds.shape[0] == 1:
+            return one(seeds[0])[None]
+        if seeds.shape[0] is None:
+            return tf.cond(tf.shape(seeds)[0] == 1, lambda: one(seeds[0])[None], loop)
+        return loop()
     if backend == "jax":
 
         def one_jax(seed):

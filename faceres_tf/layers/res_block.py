@@ -41,10 +41,10 @@ class ResBlock(keras.layers.Layer):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.lrelu_slope = float(lrelu_slope)
-        self.conv1 = EqualizedConv2D(self.filters, 3, strides=1, name="conv1")
-        self.conv2 = EqualizedConv2D(self.filters, 3, strides=2, name="conv2_down")
-        self.shortcut = EqualizedConv2D(self.filters, 1, use_bias=False, name="shortcut")
-        self.pool = keras.layers.AveragePooling2D(2, name="shortcut_pool")
+        self.conv1 = EqualizedConv2D(self.filters, 3, strides=1, name="conv1", dtype=self.dtype_policy)
+        self.conv2 = EqualizedConv2D(self.filters, 3, strides=2, name="conv2_down", dtype=self.dtype_policy)
+        self.shortcut = EqualizedConv2D(self.filters, 1, use_bias=False, name="shortcut", dtype=self.dtype_policy)
+        self.pool = keras.layers.AveragePooling2D(2, name="shortcut_pool", dtype=self.dtype_policy)
         self.folded = False
 
     def build(self, input_shape):

@@ -88,11 +88,14 @@ class StyleBlock(keras.layers.Layer):
         self.use_skip = bool(use_skip)
         self.noise_strength_init = float(noise_strength_init)
         self.lrelu_slope = float(lrelu_slope)
-        self.up = keras.layers.UpSampling2D(2, interpolation=upsample, name="upsample")
-        self.conv1 = ModulatedConv2D(self.filters, 3, name="conv1")
-        self.conv2 = ModulatedConv2D(self.filters, 3, name="conv2")
-        self.noise1 = NoiseInjection(self.noise_id, self.noise_strength_init, name="noise1")
-        self.noise2 = NoiseInjection(self.noise_id + 1, self.noise_strength_init, name="noise2")
+        self.up = keras.layers.UpSampling2D(2, interpolation=upsample, name="upsample",
+                                             dtype=self.dtype_policy)
+        self.conv1 = ModulatedConv2D(self.filters, 3, name="conv1", dtype=self.dtype_policy)
+        self.conv2 = ModulatedConv2D(self.filters, 3, name="conv2", dtype=self.dtype_policy)
+        self.noise1 = NoiseInjection(self.noise_id, self.noise_strength_init, name="noise1",
+                                     dtype=self.dtype_policy)
+        self.noise2 = NoiseInjection(self.noise_id + 1, self.noise_strength_init, name="noise2",
+                                     dtype=self.dtype_policy)
         self.skip_proj = None
         self.folded = None  # inference constants, see fold()
 
@@ -108,7 +111,7 @@ class StyleBlock(keras.layers.Layer):
             if self.skip_fusion == "concat":
                 in_ch += int(skip_shape[-1])
             else:
-                self.skip_proj = EqualizedConv2D(in_ch, 1, name="skip_proj")
+                self.skip_proj = EqualizedConv2D(in_ch, 1, name="skip_proj", dtype=self.dtype_policy)
                 self.skip_proj.build(skip_shape)
         self.conv1.build((b, up_h, up_w, in_ch), w_shape)
         self.conv2.build((b, up_h, up_w, self.filters), w_shape)

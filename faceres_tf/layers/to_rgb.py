@@ -35,7 +35,8 @@ class ToRGB(keras.layers.Layer):
     def __init__(self, channels=3, **kwargs):
         super().__init__(**kwargs)
         self.channels = int(channels)
-        self.conv = ModulatedConv2D(self.channels, 1, demodulate=False, name="conv")
+        self.conv = ModulatedConv2D(self.channels, 1, demodulate=False, name="conv",
+                                    dtype=self.dtype_policy)
         self.folded = None  # inference constants, see fold()
 
     def build(self, x_shape, w_shape):

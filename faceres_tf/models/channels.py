@@ -8,7 +8,7 @@ appendix's tables exactly at R = 512.
 from __future__ import annotations
 
 from faceres_tf.config import ModelConfig
-from faceres_tf.config_ranges import SKIP_RESOLUTIONS
+from faceres_tf.config_ranges import skip_nodes
 
 
 def encoder_channels(r: int, cfg: ModelConfig) -> int:
@@ -38,5 +38,5 @@ def decoder_resolutions(cfg: ModelConfig) -> list:
 
 
 def skip_resolutions(cfg: ModelConfig) -> list:
-    """The first ``num_skips`` of 8, 16, ..., 256 [paper, C.1]."""
-    return [r for r in SKIP_RESOLUTIONS if r < cfg.resolution][: cfg.num_skips]
+    """The sides of the model's skips: the first ``num_skips`` of its skip nodes."""
+    return list(skip_nodes(cfg.resolution)[: cfg.num_skips])

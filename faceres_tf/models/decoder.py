@@ -11,7 +11,7 @@ import keras
 
 from faceres_tf.config import ModelConfig
 from faceres_tf.layers import StyleBlock, ToRGB
-from faceres_tf.models.base import ConfiguredModel, as_model_config
+from faceres_tf.models.base import ConfiguredModel, as_model_config, layer_dtype
 from faceres_tf.models.channels import (
     decoder_channels,
     decoder_resolutions,
@@ -43,6 +43,7 @@ class Decoder(ConfiguredModel):
         model_config: a :class:`ModelConfig` or its dict.
         noise_inputs: take the noise maps as inputs instead of ``noise_seed``
             (same weights; used by the TFLite export).
+        dtype: Keras dtype policy of every layer (default: Keras' global one).
 
     Inputs (a dict):
         last_feature: (B, 4, 4, C4) the encoder's last feature map.
@@ -60,6 +61,7 @@ class Decoder(ConfiguredModel):
 
     def __init__(self, model_config, noise_inputs=False, **kwargs):
         cfg = as_model_config(model_config)
+        dtype = layer_dtype(kwargs)
         c4 = encoder_channels(4, cfg)
         last = keras.Input((4, 4, c4), name="last_feature")
         modulation = keras.Input((c4,), name="modulation")
@@ -84,20 +86,22 @@ class Decoder(ConfiguredModel):
                 noise_strength_init=cfg.noise_strength_init,
                 lrelu_slope=cfg.lrelu_slope,
                 name=f"styleblock_{r}x{r}",
+                dtype=dtype,
             )
             maps = None
             if noise_inputs:
                 maps = (noise[noise_name(2 * i)], noise[noise_name(2 * i + 1)])
             x = block(x, modulation, noise_seed=seed, skip=skips.get(r), noise=maps)
             if r == cfg.lowres_rgb:
-                low_rgb = ToRGB(3, name=f"to_rgb_{r}x{r}")(x, modulation)
-        rgb = ToRGB(3, name="to_rgb")(x, modulation)
+                low_rgb = ToRGB(3, name=f"to_rgb_{r}x{r}", dtype=dtype)(x, modulation)
+        rgb = ToRGB(3, name="to_rgb", dtype=dtype)(x, modulation)
         if low_rgb is not None:  # StyleGAN2's skip-ToRGB: grown models start as the smaller one
             factor = cfg.resolution // cfg.lowres_rgb
-            up = keras.layers.UpSampling2D(factor, interpolation="bilinear", name="lowres_rgb_up")(low_rgb)
-            rgb = keras.layers.Add(name="rgb_sum")([rgb, keras.ops.cast(up, rgb.dtype)])
+            up = keras.layers.UpSampling2D(factor, interpolation="bilinear", name="lowres_rgb_up",
+                                           dtype=dtype)(low_rgb)
+            rgb = keras.layers.Add(name="rgb_sum", dtype=dtype)([rgb, keras.ops.cast(up, rgb.dtype)])
         if cfg.tanh_output:
-            rgb = keras.layers.Activation("tanh", name="tanh")(rgb)
+            rgb = keras.layers.Activation("tanh", name="tanh", dtype=dtype)(rgb)
         inputs = {"last_feature": last, "modulation": modulation}
         inputs.update(noise if noise_inputs else {"noise_seed": seed})
         inputs.update({feature_name(r): t for r, t in skips.items()})

@@ -10,11 +10,11 @@ from keras import ops
 
 from faceres_tf.config import Config
 from faceres_tf.layers import FeatureQuantizer
-from faceres_tf.models.base import ConfiguredModel, as_model_config
+from faceres_tf.models.base import ConfiguredModel, as_model_config, layer_dtype
 from faceres_tf.models.channels import skip_resolutions
 from faceres_tf.models.decoder import Decoder, noise_input_shapes
 from faceres_tf.models.encoder import Encoder, feature_name
-from faceres_tf.models.precision import precision_scope
+from faceres_tf.models.precision import dtype_policy
 
 
 @keras.saving.register_keras_serializable(package="faceres_tf")
@@ -27,6 +27,9 @@ class Generator(ConfiguredModel):
             float32 (B, r, r, 1), see ``decoder.noise_input_shapes``) instead
             of ``noise_seed``. The weights are the same (names, order, shapes),
             so weights move between the two forms with ``set_weights``. [ours]
+        dtype: Keras dtype policy of every layer, e.g. ``"mixed_bfloat16"``
+            (:func:`faceres_tf.models.precision.dtype_policy`); default:
+            Keras' global policy (float32).
 
     Inputs (a dict):
         image: float32 (B, R, R, 3) degraded face in [-1, 1].
@@ -39,26 +42,27 @@ class Generator(ConfiguredModel):
 
     Output:
         float32 (B, R, R, 3) restored face, roughly [-1, 1] (clip for display),
-        float32 also when built under a ``mixed_bfloat16`` policy.
+        float32 also under a ``mixed_bfloat16`` policy.
     """
 
     CONFIG_ATTRS = ("noise_inputs",)
 
     def __init__(self, model_config, noise_inputs=False, **kwargs):
         cfg = as_model_config(model_config)
+        dtype = layer_dtype(kwargs)
         image = keras.Input((cfg.resolution, cfg.resolution, 3), name="image")
         if noise_inputs:
             noise = {k: keras.Input(s, name=k) for k, s in noise_input_shapes(cfg).items()}
         else:
             noise = {"noise_seed": keras.Input((), dtype="int32", name="noise_seed")}
-        encoder = Encoder(cfg, name="encoder")
-        decoder = Decoder(cfg, noise_inputs=noise_inputs, name="decoder")
+        encoder = Encoder(cfg, name="encoder", dtype=dtype)
+        decoder = Decoder(cfg, noise_inputs=noise_inputs, name="decoder", dtype=dtype)
         feats = encoder(image)
         last = feats[feature_name(4)]
         if cfg.quantize:
             last = FeatureQuantizer(
                 cfg.quantizer_codes, cfg.quantizer_decay, cfg.quantizer_commitment,
-                name="feature_quantizer",
+                name="feature_quantizer", dtype=dtype,
             )(last)
         dec_in = {"last_feature": last, "modulation": feats["pooled"], **noise}
         inputs = {"image": image, **noise}
@@ -94,13 +98,12 @@ def build_generator(config, precision: str | None = None, noise_inputs: bool = F
 
     Args:
         config: the configuration.
-        precision: "fp32" or "bf16" builds G under that Keras dtype policy
-            (``precision_scope``; bf16 = bfloat16 compute, float32 weights and
-            output); None uses the current global policy.
+        precision: "fp32", "bf16" or "auto": G computes with that Keras dtype
+            policy (:func:`faceres_tf.models.precision.dtype_policy`; bf16 =
+            bfloat16 compute, float32 weights and output); None: Keras' global
+            policy.
         noise_inputs: see :class:`Generator`.
     """
     model_cfg = config.model if isinstance(config, Config) else config
-    if precision is None:
-        return Generator(model_cfg, noise_inputs=noise_inputs)
-    with precision_scope(precision):
-        return Generator(model_cfg, noise_inputs=noise_inputs)
+    dtype = None if precision is None else dtype_policy(precision)
+    return Generator(model_cfg, noise_inputs=noise_inputs, dtype=dtype)

@@ -29,7 +29,7 @@ import math
 
 from faceres_tf.layers import FeatureQuantizer, ResBlock, StyleBlock, ToRGB
 from faceres_tf.models.generator import Generator
-from faceres_tf.models.precision import precision_scope
+from faceres_tf.models.precision import dtype_policy
 
 
 def copy_weights(src, dst) -> None:
@@ -76,7 +76,7 @@ def inference_generator(generator: Generator, precision: str = "fp32", noise_inp
         noise_inputs: explicit noise-map inputs instead of ``noise_seed``.
         fold: fold constants (module doc); False gives the plain training graph.
     """
-    with precision_scope(precision):
-        twin = Generator(generator.model_config, noise_inputs=noise_inputs, name=generator.name)
+    twin = Generator(generator.model_config, noise_inputs=noise_inputs, name=generator.name,
+                     dtype=dtype_policy(precision))
     copy_weights(generator, twin)
     return fold_generator(twin) if fold else twin

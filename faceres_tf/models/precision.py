@@ -10,18 +10,19 @@ trainer) every loss and the EMA of the weights.
 "auto" (:func:`resolve_precision`) picks bf16 only where it pays: the CPU has
 native bfloat16 arithmetic (AMX or AVX-512 BF16, read from /proc/cpuinfo's
 flags) *and* a one-off micro-benchmark (a 3x3 conv, both precisions
-interleaved, a few hundred ms, once per process) finds bfloat16 at least
+interleaved, a few hundred ms) finds bfloat16 at least
 :data:`BF16_MIN_SPEEDUP` times faster; fp32 otherwise (no native unit: bf16
-would be emulated and slower). The choice and the reason are logged.
+would be emulated and slower; a bf16 conv that fails, e.g. with oneDNN capped
+by ``ONEDNN_MAX_CPU_ISA``, also gives fp32). It is decided once per process;
+the choice and the reason are logged once.
 
-A layer fixes its compute dtype when it is created, so a policy only has to
-be active while a model is built. :func:`precision_scope` sets it for that
-and restores the previous one, so nothing leaks into the rest of the process.
+A precision reaches the models as a Keras dtype policy
+(:func:`dtype_policy`), passed as the ``dtype`` argument of every model and
+layer (Keras' own convention); nothing here touches Keras' global policy.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import time
@@ -29,12 +30,11 @@ from pathlib import Path
 
 import keras
 
-from faceres_tf.config_ranges import PRECISION_CHOICES as PRECISION_CHOICES  # re-exported
+from faceres_tf.config_ranges import PRECISION_CHOICES, PRECISIONS, check_choice
 
 logger = logging.getLogger("faceres_tf.precision")
 
-PRECISIONS = ("fp32", "bf16")  # what "auto" resolves to
-_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16"}
+_POLICIES = dict(zip(PRECISIONS, ("float32", "mixed_bfloat16")))  # precision -> Keras policy
 # bf16 is chosen when the micro-benchmark's conv runs at least this much faster
 # than fp32: below it, bf16's rounding is not worth a gain within timing noise.
 BF16_MIN_SPEEDUP = 1.1
@@ -73,11 +73,14 @@ def bf16_conv_speedup(rounds: int = 7) -> float:
 
     x = tf.random.stateless_normal([8, 32, 32, 128], seed=[1, 2])
     k = tf.random.stateless_normal([3, 3, 128, 128], seed=[3, 4]) * 0.05
+    # The operands are arguments, not captured constants, which Grappler would
+    # fold into the graph's result (the conv then never runs when timed).
+    conv = tf.function(lambda a, b: tf.nn.conv2d(a, b, 1, "SAME"))
     best = {}
     fns = {}
     for dtype in (tf.float32, tf.bfloat16):
         xd, kd = tf.cast(x, dtype), tf.cast(k, dtype)
-        fns[dtype] = tf.function(lambda xd=xd, kd=kd: tf.nn.conv2d(xd, kd, 1, "SAME"))
+        fns[dtype] = functools.partial(conv, xd, kd)
         fns[dtype]().numpy()  # trace and warm up
         best[dtype] = float("inf")
     for _ in range(rounds):
@@ -94,48 +97,39 @@ def resolve_precision(precision: str = "auto") -> tuple:
     "fp32" and "bf16" are returned as asked. "auto" gives "bf16" only where the
     CPU has native bfloat16 arithmetic (:func:`native_bf16_unit`) and
     :func:`bf16_conv_speedup` confirms it is at least :data:`BF16_MIN_SPEEDUP`
-    times faster; "fp32" otherwise. The choice is logged (INFO) with its reason.
+    times faster; "fp32" otherwise. "auto" is decided once per process and
+    logged (INFO) with its reason the first time.
     Raises ValueError for anything else.
     """
-    if precision not in PRECISION_CHOICES:
-        raise ValueError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got {precision!r}")
+    check_choice("precision", precision, PRECISION_CHOICES)
     if precision != "auto":
         return precision, "asked for"
+    return _resolve_auto()
+
+
+@functools.lru_cache(maxsize=1)
+def _resolve_auto() -> tuple:
+    """"auto" decided on this machine (once per process, logged once)."""
     unit = native_bf16_unit(cpu_flags())
     if unit is None:
         chosen, reason = "fp32", "the CPU has no native bfloat16 arithmetic (no AMX, no AVX-512 BF16)"
     else:
-        speedup = bf16_conv_speedup()
-        chosen = "bf16" if speedup >= BF16_MIN_SPEEDUP else "fp32"
-        reason = (f"{unit} present; a bf16 conv ran {speedup:.2f}x as fast as fp32 in a micro-benchmark "
-                  f"({'>=' if chosen == 'bf16' else '<'} {BF16_MIN_SPEEDUP}x)")
+        try:
+            speedup = bf16_conv_speedup()
+        except Exception as e:  # noqa: BLE001 - a probe: e.g. oneDNN capped below bf16 (ONEDNN_MAX_CPU_ISA)
+            speedup, failure = None, f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
+        if speedup is None:
+            chosen, reason = "fp32", f"{unit} present, but a bf16 conv failed in the micro-benchmark ({failure})"
+        else:
+            chosen = "bf16" if speedup >= BF16_MIN_SPEEDUP else "fp32"
+            reason = (f"{unit} present; a bf16 conv ran {speedup:.2f}x as fast as fp32 in a micro-benchmark "
+                      f"({'>=' if chosen == 'bf16' else '<'} {BF16_MIN_SPEEDUP}x)")
     logger.info("Precision auto -> %s: %s.", chosen, reason)
     return chosen, reason
 
 
-def policy_name(precision: str) -> str:
-    """The Keras dtype policy of ``precision`` ("fp32" -> "float32", "bf16" ->
-    "mixed_bfloat16"; "auto" as :func:`resolve_precision` decides)."""
-    if precision == "auto":
-        precision = resolve_precision(precision)[0]
-    if precision not in _POLICIES:
-        raise ValueError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got {precision!r}")
-    return _POLICIES[precision]
-
-
-@contextlib.contextmanager
-def policy_scope(policy: str):
-    """Builds models created inside under the Keras dtype policy ``policy``
-    (e.g. "mixed_float16"); restores the previous global policy on exit (also
-    on errors)."""
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(policy)
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
-
-
-def precision_scope(precision: str):
-    """:func:`policy_scope` of ``precision``'s policy ("fp32", "bf16" or "auto")."""
-    return policy_scope(policy_name(precision))
+def dtype_policy(precision: str) -> keras.DTypePolicy:
+    """The Keras dtype policy of ``precision`` ("fp32" -> ``float32``, "bf16"
+    -> ``mixed_bfloat16``: bfloat16 compute, float32 weights; "auto" as
+    :func:`resolve_precision` decides), to pass as a model's ``dtype``."""
+    return keras.DTypePolicy(_POLICIES[resolve_precision(precision)[0]])

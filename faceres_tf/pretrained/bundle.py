@@ -51,9 +51,14 @@ def training_record(run_dir: Path) -> dict:
         # the schedule: every accepted mid-run change (e.g. alpha / lr) and its step
         info["config_history"] = [{"step": h["step"], "changes": h["changes"]}
                                   for h in record.get("config_history", [])]
+        # the precision each session computed in (train.precision "auto" resolved)
+        used = sorted({s["precision"] for s in sessions if "precision" in s})
+        if used:
+            info["precision"] = ", ".join(used)
         grown = [s["initialised_from"] for s in sessions if "initialised_from" in s]
         if grown:  # train.init_from: what the run started from (counts, not path lists)
             info["initialised_from"] = {k: v for k, v in grown[0].items() if not k.endswith("_paths")}
+    info.setdefault("precision", cfg["train"].get("precision", "fp32"))  # runs before sessions recorded it
     info.update(train_steps=last, images_seen=last * batch,
                 train_wall_seconds=round(seconds, 1), batch_size=batch)
     return info

@@ -77,17 +77,14 @@ def learning_rates(cfg: Config) -> tuple:
 
 
 def build_optimizers(cfg: Config, g_variables, d_variables) -> tuple:
-    """(G's Adam, D's Adam), built for ``g_variables`` / ``d_variables`` and
-    wrapped for loss scaling under ``train.mixed_precision``. Call it inside
+    """(G's Adam, D's Adam), built for ``g_variables`` / ``d_variables`` (float32
+    in every precision: bfloat16 needs no loss scaling). Call it inside
     ``strategy.scope()``: with several replicas, Keras 3 needs the optimizers
     built there."""
     t = cfg.train
     g_opt = FusedAdam(t.lr, beta_1=t.beta1, beta_2=t.beta2, epsilon=1e-8)
     d_lr, d_b1, d_b2 = d_optimizer_settings(cfg)
     d_opt = FusedAdam(d_lr, beta_1=d_b1, beta_2=d_b2, epsilon=1e-8)
-    if t.mixed_precision:
-        g_opt = keras.optimizers.LossScaleOptimizer(g_opt)
-        d_opt = keras.optimizers.LossScaleOptimizer(d_opt)
     g_opt.build(g_variables)
     d_opt.build(d_variables)
     return g_opt, d_opt

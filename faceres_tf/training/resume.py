@@ -95,12 +95,15 @@ def record_session(trainer, step: int, changes: dict, steps: int | None, init: d
     ``step`` (with ``init``, what ``train.init_from`` copied); logs the config changes."""
     cfg, strategy = trainer.cfg, trainer.strategy
     saved = cfg.to_dict()
-    saved["resolved"] = {"perceptual_weights": str(trainer.perceptual_source)}
+    saved["resolved"] = {"perceptual_weights": str(trainer.perceptual_source),
+                         "precision": trainer.precision}  # train.precision "auto" resolved
     rd.record_session(trainer.run_dir, saved, step, changes, {
         "strategy": strategy_name(strategy),
         "replicas": strategy.num_replicas_in_sync,
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
+        "precision": trainer.precision,
+        "precision_reason": trainer.precision_reason,
         "target_steps": int(steps if steps is not None else cfg.train.steps),
         **({"initialised_from": init} if init else {}),
     })

@@ -88,14 +88,17 @@ def ensure_layout(run_dir: os.PathLike) -> None:
 # * model.*: never; the checkpoint could not be restored into another network.
 # * RESUME_FREE_FIELDS: bookkeeping that does not change what is trained
 #   (total steps, intervals, how many checkpoints are kept, evaluation set,
-#   XLA on/off, the path of the same VGG19 file, the preset's label). Allowed;
-#   each change is still recorded in run_info.json "config_history".
-# * everything else (data, degradation, losses, optimiser, batch, precision,
-#   seed): refused unless explicitly allowed (``--allow_config_change``);
-#   an allowed change is recorded with the step it took effect at.
+#   XLA on/off, the compute precision, the path of the same VGG19 file, the
+#   preset's label). Allowed; each change is still recorded in run_info.json
+#   "config_history". (Weights and optimiser state are float32 in every
+#   precision, so checkpoints move between them, and "auto", the default,
+#   may resolve differently on another CPU.)
+# * everything else (data, degradation, losses, optimiser, batch, seed):
+#   refused unless explicitly allowed (``--allow_config_change``); an allowed
+#   change is recorded with the step it took effect at.
 RESUME_FREE_FIELDS = frozenset({
     "name", "train.steps", "train.log_every", "train.ckpt_every", "train.eval_every",
-    "train.sample_every", "train.keep_checkpoints", "train.num_val", "train.jit_compile",
+    "train.sample_every", "train.keep_checkpoints", "train.num_val", "train.jit_compile", "train.precision",
     "data.val_dir", "loss.vgg_weights",
 })
 PATH_FIELDS = ("data.train_dir", "data.val_dir")

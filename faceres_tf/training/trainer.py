@@ -42,7 +42,7 @@ from faceres_tf.losses import (
 )
 from faceres_tf.losses.perceptual import build_perceptual_extractor
 from faceres_tf.models import build_discriminator, build_generator
-from faceres_tf.models.precision import policy_name, policy_scope, resolve_precision
+from faceres_tf.models.precision import dtype_policy, resolve_precision
 from faceres_tf.seeds import derive_seed
 from faceres_tf.training import checkpoint as ckpt_lib
 from faceres_tf.training import ema as ema_lib
@@ -86,12 +86,9 @@ class Trainer:
                 f"train.batch_size={self.global_batch} is not divisible by the "
                 f"{replicas} replicas; choose a multiple of {replicas}"
             )
-        self.precision = resolve_precision(cfg.train.precision)[0]  # "auto" -> fp32 / bf16, logged
-        policy = "mixed_float16" if cfg.train.mixed_precision else policy_name(self.precision)
-        # The compute dtype is fixed when a layer is built, so the policy is only
-        # set while the models are built and restored afterwards.
-        with policy_scope(policy):
-            self._build(cfg, strategy, perceptual_extractor)
+        # "auto" -> fp32 / bf16 (decided once per process, logged); recorded in the run.
+        self.precision, self.precision_reason = resolve_precision(cfg.train.precision)
+        self._build(cfg, strategy, perceptual_extractor)
         self.ema_beta = ema_lib.ema_beta(self.global_batch, cfg.train.ema_half_life_images)
         self.checkpoint = tf.train.Checkpoint(
             step=self.step, data_seed=self.data_seed, generator=self.G,
@@ -118,18 +115,20 @@ class Trainer:
         )
 
     def _build(self, cfg: Config, strategy, perceptual_extractor):
-        """Creates models, optimizers and counters inside ``strategy.scope()``."""
+        """Creates models (computing in ``self.precision``), optimizers and
+        counters inside ``strategy.scope()``."""
+        dtype = dtype_policy(self.precision)
         with strategy.scope():
             if perceptual_extractor is None:
-                self.extractor = build_perceptual_extractor(cfg.loss)  # None when off
+                self.extractor = build_perceptual_extractor(cfg.loss, dtype)  # None when off
                 self.perceptual_source = ("off" if self.extractor is None else getattr(
                     self.extractor, "weights_source", cfg.loss.vgg_weights or "keras-cache"))
             else:
                 self.extractor = perceptual_extractor
                 self.perceptual_source = getattr(perceptual_extractor, "weights_source", "injected")
-            self.G = build_generator(cfg)
-            self.G_ema = build_generator(cfg)
-            self.D = build_discriminator(cfg)
+            self.G = build_generator(cfg, self.precision)
+            self.G_ema = build_generator(cfg, self.precision)
+            self.D = build_discriminator(cfg, self.precision)
             ema_lib.copy_weights(self.G, self.G_ema)
             self.g_opt, self.d_opt = build_optimizers(cfg, self.G.trainable_variables,
                                                       self.D.trainable_variables)
@@ -170,12 +169,10 @@ class Trainer:
                     self.strategy.num_replicas_in_sync)
             d_per_example = discriminator_logistic_loss(real_logits, fake_logits)
             d_loss = tf.nn.compute_average_loss(d_per_example, global_batch_size=gb)
-            g_scaled = self.g_opt.scale_loss(g_loss) if self.cfg.train.mixed_precision else g_loss
-            d_scaled = self.d_opt.scale_loss(d_loss) if self.cfg.train.mixed_precision else d_loss
         d_vars = self.D.trainable_variables
         g_vars = self.G.trainable_variables
-        d_grads = d_tape.gradient(d_scaled, d_vars)
-        g_grads = g_tape.gradient(g_scaled, g_vars)
+        d_grads = d_tape.gradient(d_loss, d_vars)
+        g_grads = g_tape.gradient(g_loss, g_vars)
         self.d_opt.apply_gradients(zip(d_grads, d_vars))
         self.g_opt.apply_gradients(zip(g_grads, g_vars))
         avg = functools.partial(tf.nn.compute_average_loss, global_batch_size=gb)
@@ -200,8 +197,7 @@ class Trainer:
             penalty = r1_penalty(d_fn, target)
             weight = lazy_r1_weight(cfg.loss.r1_gamma, cfg.loss.r1_interval)
             loss = tf.nn.compute_average_loss(penalty * weight, global_batch_size=self.global_batch)
-            scaled = self.d_opt.scale_loss(loss) if cfg.train.mixed_precision else loss
-        grads = tape.gradient(scaled, self.D.trainable_variables)
+        grads = tape.gradient(loss, self.D.trainable_variables)
         # The logit's bias does not change grad_x D, so it gets no R1 gradient.
         pairs = [(g, v) for g, v in zip(grads, self.D.trainable_variables) if g is not None]
         self.d_opt.apply_gradients(pairs)
