@@ -18,6 +18,7 @@ A driver declares its variants (:class:`Variant`) and the paper's table
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -95,6 +96,8 @@ class TableSpec:
     plot_name: str = "plot.png"
     plot_fn: Callable | None = None
     notes: Sequence[str] = ()
+    seed_keys: Sequence[str] = ("psnr",)  # each gets a "std over training seeds" column
+    sections_fn: Callable | None = None  # rows -> extra markdown lines after our tables
 
 
 def run_table(opts: ExpOptions, spec: TableSpec) -> dict:
@@ -103,6 +106,7 @@ def run_table(opts: ExpOptions, spec: TableSpec) -> dict:
 
     cfg0 = base_config(opts)
     plans = plan_variants(spec.variants, cfg0, opts.workdir, range(int(opts.num_seeds)))
+    check_equal_budget(plans)
     evalset, scorer = prepare_evaluation(opts, cfg0)
     keeper = RunKeeper(opts)
     evals = {}
@@ -119,6 +123,20 @@ def run_table(opts: ExpOptions, spec: TableSpec) -> dict:
                 f"{k} {v:.4f}" for k, v in means.items() if v is not None), flush=True)
     baseline = scorer.score(to_uint8(evalset.degraded))
     return write_results(opts, spec, cfg0, evalset, scorer, evals, baseline)
+
+
+def check_equal_budget(plans: dict) -> None:
+    """Every run of the table is evaluated at the same step: a finished run
+    trained past ``--steps`` (its latest checkpoint would be evaluated) is a
+    :class:`~experiments.cli.UserError` before anything is written."""
+    runs = [r for rs in plans.values() for r in rs]
+    over = [r for r in runs if r.done_step > r.steps]
+    if over:
+        top = max(r.done_step for r in over)
+        raise cli.UserError(
+            f"{over[0].run_dir} is at step {over[0].done_step} > --steps={over[0].steps}: the "
+            f"table would compare unequal training budgets; pass --steps={top} (the other runs "
+            "are trained on to it) or use another --workdir.")
 
 
 def variant_row(v: Variant, evals: list, evalset) -> dict:
@@ -154,9 +172,8 @@ def table_cells(opts: ExpOptions, spec: TableSpec, rows: list) -> tuple:
     per_input = int(opts.num_noise_seeds) > 1 and "psnr" in spec.keys
     if per_input:
         header.append("PSNR std over draws per input")
-    seeds = int(opts.num_seeds) > 1
-    if seeds:
-        header.append("PSNR std over training seeds")
+    seed_keys = [k for k in spec.seed_keys if k in spec.keys] if int(opts.num_seeds) > 1 else []
+    header += [f"{reports.HEADERS[k].rstrip('↑↓')} std over training seeds" for k in seed_keys]
     cells = []
     for r in rows:
         if r["status"] not in ("ok", "baseline"):
@@ -168,8 +185,8 @@ def table_cells(opts: ExpOptions, spec: TableSpec, rows: list) -> tuple:
         line += ["–" if base else reports.fmt_metric(k, r[f"{k}_zero_noise"]) for k in zero_keys]
         if per_input:
             line.append("–" if base else reports.fmt_std(r["psnr_std_noise_per_image"], 2))
-        if seeds:
-            line.append("–" if base else reports.fmt(r["psnr_std_seeds"], 2))
+        line += ["–" if base else reports.fmt_std(r[f"{k}_std_seeds"], reports.DIGITS[k])
+                 for k in seed_keys]
         cells.append(line)
     return header, cells
 
@@ -210,8 +227,11 @@ def write_results(opts, spec: TableSpec, cfg0, evalset, scorer, evals, baseline)
                                      [r for r in rows if r["status"] == "ok"], cfg0)
     scores = [sc for evs in evals.values() for e in evs for _, sc in e.scores] + [baseline]
     lines = reports.header_lines(spec.title, cfg0, opts, evalset, spec.notes)
-    lines += ["## Ours (this run)", "", reports.markdown_table(header, cells)]
+    lines += ["## Ours (this run)", ""] + seeds_legend(opts)
+    lines += [reports.markdown_table(header, cells)]
     lines += identity_table(rows)
+    if spec.sections_fn is not None:
+        lines += spec.sections_fn([r for r in rows if r["status"] == "ok"])
     lines += reports.na_footnotes(reports.collect_na(scores, spec.keys, scorer.na_reasons()))
     skipped = [v for v in spec.variants if v.skipped is not None]
     if skipped:
@@ -222,13 +242,42 @@ def write_results(opts, spec: TableSpec, cfg0, evalset, scorer, evals, baseline)
               reports.markdown_table(paper_header, spec.paper_rows), "", reports.PAPER_NOTE, "",
               "Figures: " + ", ".join(f"`{p.name}`" for p in files.values())
               + f" (grid: input | each variant, {sample} | GT)."]
+    features = publish_features(workdir, spec, evals)
     md = reports.write_text(workdir / "results.md", lines)
     csv_path = reports.write_csv(workdir / "results.csv", rows, csv_fields(spec))
     draws_csv = reports.write_csv(workdir / "results_draws.csv", _draw_rows(spec, evals))
     print(reports.markdown_table(header, cells))
     print(f"wrote {md}, {csv_path}, {draws_csv}, " + ", ".join(str(p) for p in files.values()))
     return {"rows": rows, "results_md": md, "results_csv": csv_path, "evals": evals,
-            "evalset": evalset, "baseline": baseline, **files}
+            "evalset": evalset, "baseline": baseline, "features": features, **files}
+
+
+def seeds_legend(opts) -> list:
+    """With several training seeds: what the cells and their ± are (markdown lines)."""
+    if int(opts.num_seeds) < 2:
+        return []
+    s = int(opts.num_noise_seeds)
+    value = "mean over the noise draws" if s else "zero-noise value"
+    noise = ("± = std of the set mean over the noise draws, averaged over the training seeds"
+             if s > 1 else "no ± over noise draws")
+    return [f"Cells: {value}, then mean over the {opts.num_seeds} training seeds; {noise}; "
+            "the *std over training seeds* columns: std (ddof 1) of the per-seed values.", ""]
+
+
+def publish_features(workdir, spec: TableSpec, evals: dict) -> list:
+    """Copies each run's ``eval/eval_features.npz`` to
+    ``WORKDIR/eval_features/<variant>_seed<k>.npz`` (the published layout, next to
+    results.md); runs without identity features have none. Returns the paths."""
+    out = []
+    for v in spec.variants:
+        for seed, ev in enumerate(evals.get(v.name, [])):
+            src = Path(ev.train.get("run_dir", "")) / "eval" / "eval_features.npz"
+            if ev.zero.features is not None and src.is_file():  # written by this evaluation
+                dst = Path(workdir) / "eval_features" / f"{v.name}_seed{seed}.npz"
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dst)
+                out.append(dst)
+    return out
 
 
 def _draw_rows(spec: TableSpec, evals: dict) -> list:
