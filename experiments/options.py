@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Sequence
 
 from experiments.cli import UserError
+from faceres_tf.metrics.scorer import ALL_METRICS
 
-ALL_METRICS = ("psnr", "ssim", "lpips", "fid", "ipr")
 ID_NETS = ("dlib", "facenet", "inception_v3", "none")
 STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device")
 
