@@ -69,6 +69,7 @@ def _build(name: str, s: MetricSettings):
 
 def skip_reason(name: str, exc: BaseException, s: MetricSettings) -> str:
     """One line: why ``name`` cannot run and what would make it run."""
+    exc = exc.__cause__ or exc  # MetricUnavailable wraps the missing file's error
     if name == "lpips" and not (s.lpips_weights and Path(s.lpips_weights).is_file()):
         given = f"{s.lpips_weights} does not exist; " if s.lpips_weights else ""
         return (f"no LPIPS weights ({given}pass --lpips_weights FILE.npz, made once with "
