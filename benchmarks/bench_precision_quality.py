@@ -10,7 +10,8 @@ training evaluation) and the bundled real low-quality faces (``data/real_lq``,
 resized to the model's resolution), each with seed 0 and with zero noise. It
 reports the PSNR of every bf16 output against the fp32 output of the same face
 and seed (goal: >= 40 dB), and of the fp32 folded graph against the training
-graph. Writes ``benchmarks/results/precision_quality.md`` unless ``--json``.
+graph (PSNR from the package's scorer: identical outputs score its cap,
+100 dB). Writes ``benchmarks/results/precision_quality.md`` unless ``--json``.
 """
 
 from __future__ import annotations
@@ -28,11 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 import numpy as np  # noqa: E402
 
 from benchmarks.machine import cpu_info, emit  # noqa: E402
-
-
-def psnr(a, b) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+from faceres_tf.metrics.scorer import pair_values  # noqa: E402 - the package's one PSNR (capped)
 
 
 def bundled_faces(cfg) -> np.ndarray:
@@ -82,12 +79,12 @@ def main():
     for seed in (0, -1):
         out = {k: run(faces, seed) for k, run in runners.items()}
         tag = "seed0" if seed == 0 else "zero_noise"
-        p_bf = [psnr(a, b) for a, b in zip(out["bf16"], out["fp32"])]
-        p_fold = [psnr(a, b) for a, b in zip(out["fp32"], out["training"])]
-        res[f"bf16_vs_fp32_psnr_min_{tag}"] = round(min(p_bf), 2)
+        p_bf = pair_values("psnr", out["bf16"], out["fp32"])[0]
+        p_fold = pair_values("psnr", out["fp32"], out["training"])[0]
+        res[f"bf16_vs_fp32_psnr_min_{tag}"] = round(float(min(p_bf)), 2)
         res[f"bf16_vs_fp32_psnr_mean_{tag}"] = round(float(np.mean(p_bf)), 2)
         res[f"bf16_vs_fp32_max_abs_diff_{tag}"] = int(np.abs(out["bf16"].astype(int) - out["fp32"]).max())
-        res[f"folded_vs_training_psnr_min_{tag}"] = round(min(p_fold), 2)
+        res[f"folded_vs_training_psnr_min_{tag}"] = round(float(min(p_fold)), 2)
         res[f"folded_vs_training_max_abs_diff_{tag}"] = int(
             np.abs(out["fp32"].astype(int) - out["training"]).max())
     emit([res], markdown(res), ROOT / "benchmarks" / "results" / "precision_quality.md", args.json)

@@ -115,7 +115,7 @@ def our_model(opts: options.ExpOptions, run_dir):
 
 
 def run_experiment(opts: options.ExpOptions, run_dir=None, methods=None, lq_dir=None) -> dict:
-    from faceres_tf.training.evaluation import to_uint8
+    from faceres_tf.image_io import float_to_uint8
 
     methods = parse_methods(f"{k}={v}" for k, v in (methods or {}).items())
     run, cfg, source = our_model(opts, run_dir)
@@ -134,7 +134,7 @@ def run_experiment(opts: options.ExpOptions, run_dir=None, methods=None, lq_dir=
         notes += [f"{name}: {len(evalset) - int(valid.sum())} of {len(evalset)} inputs have no "
                   "usable output (scored on the rest)"] if not valid.all() else []
         notes += [f"{name}: unreadable {u}" for u in unreadable[:5]]
-    base = scorer.score(to_uint8(evalset.degraded))
+    base = scorer.score(float_to_uint8(evalset.degraded))
     rows.append(_row("input (degraded)", "eval_inputs/degraded", base, len(evalset)))
     scores = [sc for _, sc in ours.scores] + [base]
     return _write(opts, cfg, evalset, scorer, rows, scores, ours, source, notes)

@@ -160,7 +160,7 @@ def draw_seeds(draw: int, num_inputs: int) -> np.ndarray:
 
 def restore(generator, evalset: EvalSet, draw: int = ZERO_NOISE, batch_size: int = 16):
     """Restores every input with the seeds of ``draw``: uint8 (D, N, R, R, 3)."""
-    from faceres_tf.training.evaluation import to_uint8
+    from faceres_tf.image_io import float_to_uint8
 
     x = evalset.flat_degraded
     seeds = draw_seeds(draw, len(x))
@@ -168,7 +168,7 @@ def restore(generator, evalset: EvalSet, draw: int = ZERO_NOISE, batch_size: int
     for i in range(0, len(x), batch_size):
         y = generator({"image": x[i:i + batch_size], "noise_seed": seeds[i:i + batch_size]},
                       training=False)
-        out.append(to_uint8(np.asarray(y)))
+        out.append(float_to_uint8(np.asarray(y)))
     return np.concatenate(out).reshape(evalset.degraded.shape[:2] + out[0].shape[1:])
 
 
@@ -177,12 +177,12 @@ def write_pngs(folder, names, images) -> Path:
     """Writes uint8 ``images`` (or [-1, 1] floats) as ``folder/<name>.png``."""
     from PIL import Image
 
-    from faceres_tf.training.evaluation import to_uint8
+    from faceres_tf.image_io import float_to_uint8
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     arr = np.asarray(images)
-    arr = arr if arr.dtype == np.uint8 else to_uint8(arr)
+    arr = arr if arr.dtype == np.uint8 else float_to_uint8(arr)
     for n, im in zip(names, arr.reshape((-1,) + arr.shape[-3:])):
         Image.fromarray(im).save(folder / f"{n}.png")
     return folder

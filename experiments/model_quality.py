@@ -208,10 +208,8 @@ def learning_curve(opts, flags_) -> list:
     evalset = build_eval_set(cfg, opts.eval_dir, opts.num_eval_degradations, opts.num_eval_faces)
     workdir = Path(opts.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    from faceres_tf.image_io import float_to_uint8 as to_uint8
-
-    scorer = Scorer(opts, to_uint8(evalset.target))
-    base = summary(scorer.score(to_uint8(evalset.degraded)))
+    scorer = Scorer(opts, _uint8(evalset.target))
+    base = summary(scorer.score(_uint8(evalset.degraded)))
     rows = []
     for path in sorted(paths, key=lambda p: int(p.rsplit("-", 1)[-1])):
         step = int(path.rsplit("-", 1)[-1])

@@ -98,7 +98,7 @@ def _draws(run_dir, evalset: EvalSet, num_draws: int, use_ema: bool = True) -> l
 
 def diversity(draws: list, evalset: EvalSet, scorer: Scorer) -> dict:
     """The C.2 numbers of one model's draws (see the module doc); missing ones are None."""
-    from faceres_tf.metrics.psnr_ssim import psnr
+    from faceres_tf.metrics.scorer import score_set
 
     stack = np.stack(draws)  # (S, D, N, R, R, 3) uint8
     flat = stack.reshape((len(draws), -1) + stack.shape[-3:])  # (S, D*N, R, R, 3)
@@ -106,7 +106,8 @@ def diversity(draws: list, evalset: EvalSet, scorer: Scorer) -> dict:
     targets = scorer.target[face_of]
     pairs = list(itertools.combinations(range(len(draws)), 2))
     out = {"pixel_std": float(stack.astype(np.float64).std(axis=0, ddof=1).mean()),
-           "psnr": float(np.mean([psnr(x, t) for d in flat for x, t in zip(d, targets)])),
+           "psnr": score_set(flat.reshape((-1,) + flat.shape[-3:]),
+                             np.tile(targets, (len(draws), 1, 1, 1)), ("psnr",)).metrics["psnr"],
            "pairwise_lpips": None, "id_dist_gt": None, "id_dist_between": None}
     model, _ = scorer.lpips_model() if "lpips" in scorer.opts.metrics else (None, None)
     if model is not None:

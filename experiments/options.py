@@ -28,9 +28,9 @@ from typing import Sequence
 
 from experiments.cli import UserError
 from faceres_tf.config_ranges import PERCEPTUAL_NETWORKS
+from faceres_tf.metrics.scorer import ALL_METRICS
 from faceres_tf.run_config import STRATEGIES, resolve_config
 
-ALL_METRICS = ("psnr", "ssim", "lpips", "fid", "ipr")
 ID_NETS = ("dlib", "facenet", "inception_v3", "none")
 
 

@@ -56,11 +56,12 @@ def identity_embedder(opts, progress):
     (not requested, or unavailable: the Scorer then records why)."""
     if "ipr" not in opts.metrics or opts.id_net == "none":
         return None
-    from faceres_tf.metrics.identity import get_embedder
+    from faceres_tf.metrics.scorer import MetricUnavailable, load_network
 
     try:
-        return ProgressEmbedder(get_embedder(opts.id_net, weights=opts.id_weights), progress)
-    except Exception:  # noqa: BLE001 - the Scorer retries and reports the reason
+        return ProgressEmbedder(load_network("ipr", id_net=opts.id_net, id_weights=opts.id_weights),
+                                progress)
+    except MetricUnavailable:  # the Scorer retries and reports the reason
         return None
 
 
@@ -162,13 +163,12 @@ def resize_ceiling(target: np.ndarray, model_resolution: int) -> dict | None:
     model's resolution and back: what a perfect restoration at that resolution
     scores at R (None when R is the model's resolution)."""
     from faceres_tf.metrics.detail import detail_ratio
-    from faceres_tf.metrics.psnr_ssim import psnr, ssim
+    from faceres_tf.metrics.scorer import score_set
 
     if target.shape[1] == model_resolution:
         return None
     back = resize_images(resize_images(target, model_resolution), target.shape[1])
-    return {"psnr": float(psnr(back, target)), "ssim": float(ssim(back, target)),
-            "detail": detail_ratio(back, target)}
+    return {**score_set(back, target, ("psnr", "ssim")).metrics, "detail": detail_ratio(back, target)}
 
 
 def _short(entry: dict) -> str:

@@ -164,9 +164,9 @@ def save_labeled_grid(path, rows: Sequence[Sequence[np.ndarray]], col_labels: Se
     headers (and optional row labels above each row)."""
     from PIL import Image
 
-    from faceres_tf.training.evaluation import to_uint8
+    from faceres_tf.image_io import float_to_uint8
 
-    cells = [[im if im.dtype == np.uint8 else to_uint8(im) for im in row] for row in rows]
+    cells = [[im if im.dtype == np.uint8 else float_to_uint8(im) for im in row] for row in rows]
     h, w = cells[0][0].shape[:2]
     cw = max(w, 64)  # room for a label
 

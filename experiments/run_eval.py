@@ -51,12 +51,12 @@ class RunEval:
 def prepare_evaluation(opts, cfg, lq_dir=None) -> tuple:
     """The evaluation set of ``cfg`` (a :class:`~experiments.cli.UserError` for a
     bad ``--eval_dir``), then ``--workdir`` is created; returns ``(evalset, scorer)``."""
-    from faceres_tf.training.evaluation import to_uint8
+    from faceres_tf.image_io import float_to_uint8
 
     num_degradations = 1 if lq_dir else opts.num_eval_degradations
     evalset = build_eval_set(cfg, opts.eval_dir, num_degradations, opts.num_eval_faces, lq_dir)
     Path(opts.workdir).mkdir(parents=True, exist_ok=True)
-    return evalset, Scorer(opts, to_uint8(evalset.target))
+    return evalset, Scorer(opts, float_to_uint8(evalset.target))
 
 
 def evaluate_run(run_dir, evalset: EvalSet, scorer: Scorer, num_noise_seeds: int,

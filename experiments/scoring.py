@@ -13,8 +13,15 @@ truths, and computes:
   the mean over d and its std. Restored face i and ground truth i are the
   same person.
 
-A metric that cannot be computed (no weights, no identity network) is left
-out with its reason in :attr:`Score.errors`; nothing is estimated.
+All values come from the package's one scorer
+(:mod:`faceres_tf.metrics.scorer`, shared with training validation and
+``faceres-evaluate``) with its rules (PSNR capped at 100 dB, NaN features
+left out of their side). A metric that cannot be computed is left out with
+its reason in :attr:`Score.errors` (an ``n/a`` footnote in the tables) only
+when the scorer says it is unavailable
+(:class:`~faceres_tf.metrics.scorer.MetricUnavailable`: missing weights or
+package, too few faces); any other exception is a bug and surfaces. Nothing
+is estimated.
 """
 
 from __future__ import annotations
@@ -25,9 +32,11 @@ import math
 import numpy as np
 
 from experiments.options import ExpOptions
+from faceres_tf.metrics import scorer as sc
+from faceres_tf.metrics.scorer import IDENTITY_KEYS as IDENTITY_METRICS
+from faceres_tf.metrics.scorer import MetricUnavailable
 
-PIXEL_METRICS = ("psnr", "ssim", "lpips")
-IDENTITY_METRICS = ("iprecision", "irecall", "precision", "recall")
+PIXEL_METRICS = sc.PAIR_METRICS
 
 
 @dataclasses.dataclass
@@ -57,22 +66,17 @@ class Score:
         return float(np.std(vals, ddof=1)) if len(vals) > 1 else None
 
 
-class _Unavailable(Exception):
-    """A network is unavailable for the reason in the message (used verbatim)."""
-
-
 def _lazy(fn):
-    """Caches ``fn(self)``'s result or the reason it failed, as ``(value, reason)``."""
+    """Caches ``fn(self)``'s result, or the reason the metric is unavailable
+    (:class:`MetricUnavailable` only), as ``(value, reason)``."""
     attr = f"_{fn.__name__}_cache"
 
     def get(self):
         if not hasattr(self, attr):
             try:
                 setattr(self, attr, (fn(self), None))
-            except _Unavailable as e:
+            except MetricUnavailable as e:
                 setattr(self, attr, (None, str(e)))
-            except Exception as e:  # noqa: BLE001 - a metric's failure is reported, not raised
-                setattr(self, attr, (None, " ".join(f"{type(e).__name__}: {e}".split())))
         return getattr(self, attr)
 
     get.__name__, get.__doc__ = fn.__name__, fn.__doc__
@@ -82,58 +86,56 @@ def _lazy(fn):
 class Scorer:
     """Scores restorations of one evaluation set; loads each network once.
 
-    ``embedder`` (an :class:`~faceres_tf.metrics.identity.IdentityEmbedder`)
-    replaces the one named by ``opts.id_net`` (tests).
+    ``embedder`` / ``inception`` / ``lpips`` replace the networks named by
+    ``opts`` (tests, or a network shared between evaluations).
     """
 
-    def __init__(self, opts: ExpOptions, target_uint8: np.ndarray, embedder=None):
+    def __init__(self, opts: ExpOptions, target_uint8: np.ndarray, embedder=None,
+                 inception=None, lpips=None):
         self.opts = opts
-        self._embedder = embedder
+        self._given = sc.Networks(lpips=lpips, inception=inception, embedder=embedder)
         self.k = int(opts.k)
         self.target = np.asarray(target_uint8)  # (N, R, R, 3) uint8, distinct faces
         self.metrics = [m for m in opts.metrics
                         if m != "ipr" or opts.id_net != "none" or embedder is not None]
 
+    def _network(self, name: str):
+        given = getattr(self._given, sc.NETWORK_OF[name])
+        if given is not None:
+            return given
+        o = self.opts
+        return sc.load_network(name, o.lpips_weights, o.inception_weights, o.id_net, o.id_weights)
+
     # -------------------------------------------------------------- networks
     @_lazy
     def identity_embedder(self):
         """The identity network, or the reason it is unavailable: ``(embedder, reason)``."""
-        if self._embedder is not None:
-            return self._embedder
-        if self.opts.id_net == "none":
-            raise _Unavailable("--id_net=none")
-        from faceres_tf.metrics.identity import get_embedder
-
-        return get_embedder(self.opts.id_net, weights=self.opts.id_weights)
+        if self._given.embedder is None and self.opts.id_net == "none":
+            raise MetricUnavailable("--id_net=none")
+        return self._network("ipr")
 
     @_lazy
     def lpips_model(self):
         """``(LPIPS model, None)`` or ``(None, reason)``."""
-        from faceres_tf.metrics.lpips import LPIPS
-
-        return LPIPS(self.opts.lpips_weights)
+        return self._network("lpips")
 
     @_lazy
     def _inception(self):
-        from faceres_tf.metrics.fid import InceptionFeatures
-
-        return InceptionFeatures(self.opts.inception_weights)
+        return self._network("fid")
 
     @_lazy
     def _gt_fid_stats(self):
-        from faceres_tf.metrics.fid import feature_statistics
-
         net, reason = self._inception()
         if net is None:
-            raise _Unavailable(reason)
-        return feature_statistics(net(list(self.target)))
+            raise MetricUnavailable(reason)
+        return sc.truth_statistics(net(list(self.target)))
 
     @_lazy
     def real_features(self):
         """Identity features of the N ground-truth faces, ``(N, F)``."""
         emb, reason = self.identity_embedder()
         if emb is None:
-            raise _Unavailable(reason)
+            raise MetricUnavailable(reason)
         return emb.embed(list(self.target))
 
     def na_reasons(self) -> dict:
@@ -157,46 +159,42 @@ class Scorer:
                              f"got {restored.shape}")
         valid = np.ones(restored.shape[:2], bool) if valid is None else np.asarray(valid, bool)
         out = Score({}, {}, {})
-        from faceres_tf.metrics import psnr_ssim
-
-        pixel = {"psnr": psnr_ssim.psnr, "ssim": psnr_ssim.ssim}
-        for name in ("psnr", "ssim"):
+        for name in ("psnr", "ssim", "lpips"):
             if name in self.metrics:
-                self._pixel(out, name, pixel[name], restored, valid)
-        if "lpips" in self.metrics:
-            model, reason = self.lpips_model()
-            if model is None:
-                out.errors["lpips"] = reason
-            else:
-                self._pixel(out, "lpips", lambda a, b: float(model.distance_uint8(a, b)[0]),
-                            restored, valid)
+                self._pixel(out, name, restored, valid)
         if "fid" in self.metrics:
             self._fid(out, restored, valid)
         if "ipr" in self.metrics:
             self._identity(out, restored, valid)
         return out
 
-    def _pixel(self, out: Score, name, fn, restored, valid) -> None:
+    def _pixel(self, out: Score, name, restored, valid) -> None:
+        """Per pair, the mean within each degradation set d, then over d."""
+        model = None
+        if name == "lpips":
+            model, reason = self.lpips_model()
+            if model is None:
+                out.errors["lpips"] = reason
+                return
         values = np.full(valid.shape, np.nan)  # (D, N)
-        for d, i in zip(*np.nonzero(valid)):
-            values[d, i] = fn(restored[d, i], self.target[i])
-        values[~np.isfinite(values)] = np.nan  # identical pairs (inf PSNR) left out
+        for d in range(len(restored)):
+            values[d, valid[d]] = sc.pair_values(name, restored[d][valid[d]],
+                                                 self.target[valid[d]], model)[0]
         out.per_image[name] = values
-        per_d = [float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for v in values]
-        out.per_d[name] = per_d
-        finite = [v for v in per_d if math.isfinite(v)]
+        out.per_d[name] = [sc.set_mean(v) for v in values]
+        finite = [v for v in out.per_d[name] if math.isfinite(v)]
         out.metrics[name] = float(np.mean(finite)) if finite else float("nan")
 
     def _fid(self, out: Score, restored, valid) -> None:
-        from faceres_tf.metrics.fid import feature_statistics, frechet_distance
-
         stats, reason = self._gt_fid_stats()
         if stats is None:
             out.errors["fid"] = reason
             return
         net, _ = self._inception()
-        feats = net(list(restored[valid]))
-        out.metrics["fid"] = frechet_distance(*feature_statistics(feats), *stats)
+        try:
+            out.metrics["fid"] = sc.fid_value(net(list(restored[valid])), stats)
+        except MetricUnavailable as e:
+            out.errors["fid"] = str(e)
 
     def _identity(self, out: Score, restored, valid) -> None:
         real, reason = self.real_features()
@@ -209,7 +207,7 @@ class Scorer:
         out.features = {"real": real, "restored": feats}
         try:
             per_d = identity_scores_from_features(real, feats, self.k)
-        except ValueError as e:  # e.g. fewer than k + 1 faces with a face found
+        except MetricUnavailable as e:  # fewer than k + 1 faces with a face found
             out.errors["ipr"] = str(e)
             return
         out.per_d.update({m: [float(v) for v in vals] for m, vals in per_d.items()})
@@ -222,16 +220,5 @@ def identity_scores_from_features(real, restored, k: int) -> dict:
     -> {name: (D,) array}. Restored i and real i are the same person. This is
     the protocol :meth:`Scorer.score` uses; it also recomputes the numbers
     from a published ``eval_features.npz``."""
-    from faceres_tf.metrics import identity_precision_recall
-
-    real, restored = np.asarray(real), np.asarray(restored)
-    ids = np.arange(real.shape[0])
-    real_ok = np.isfinite(real).all(axis=1)
-    out = {m: [] for m in IDENTITY_METRICS}
-    for feats in restored:
-        ok = np.isfinite(feats).all(axis=1)
-        res = identity_precision_recall(real[real_ok], feats[ok], k=k, real_ids=ids[real_ok],
-                                        restored_ids=ids[ok])
-        for m in IDENTITY_METRICS:
-            out[m].append(res[m])
-    return {m: np.asarray(v) for m, v in out.items()}
+    per_set = [sc.identity_values(real, feats, k) for feats in np.asarray(restored)]
+    return {m: np.asarray([r[m] for r in per_set]) for m in IDENTITY_METRICS}

@@ -102,7 +102,7 @@ class TableSpec:
 
 def run_table(opts: ExpOptions, spec: TableSpec) -> dict:
     """Plans, trains/reuses, evaluates and reports ``spec`` (see module doc)."""
-    from faceres_tf.training.evaluation import to_uint8
+    from faceres_tf.image_io import float_to_uint8
 
     cfg0 = base_config(opts)
     plans = plan_variants(spec.variants, cfg0, opts.workdir, range(int(opts.num_seeds)))
@@ -121,7 +121,7 @@ def run_table(opts: ExpOptions, spec: TableSpec) -> dict:
             means = {k: summarize([ev], k)["mean"] for k in ALL_KEYS}
             print(f"{name} seed {run.seed}: " + ", ".join(
                 f"{k} {v:.4f}" for k, v in means.items() if v is not None), flush=True)
-    baseline = scorer.score(to_uint8(evalset.degraded))
+    baseline = scorer.score(float_to_uint8(evalset.degraded))
     return write_results(opts, spec, cfg0, evalset, scorer, evals, baseline)
 
 

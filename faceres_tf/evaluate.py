@@ -27,10 +27,14 @@ models). Conventions:
   ground truth's size and listed under ``resized``. An unreadable file is
   listed under ``skipped``; a pair one metric cannot score (SSIM needs
   11 px) is left out of that metric only, named under ``pairs_left_out``.
-* PSNR / SSIM (RGB, 0-255, float64, skimage-equal, see
-  :mod:`faceres_tf.metrics.psnr_ssim`) and LPIPS are means over pairs; FID
-  is between the two sets (Keras Inception V3); ``ipr`` gives iPrecision /
-  iRecall (and plain precision / recall) on identity features (``--id_net``).
+* Scores come from the package's one scorer
+  (:mod:`faceres_tf.metrics.scorer`, shared with training validation and
+  the paper's tables), with its rules: PSNR / SSIM (RGB, 0-255, float64,
+  skimage-equal, see :mod:`faceres_tf.metrics.psnr_ssim`) and LPIPS are
+  means over pairs, PSNR capped at 100 dB (an identical pair scores 100 dB);
+  FID is between the two sets (Keras Inception V3); ``ipr`` gives
+  iPrecision / iRecall (and plain precision / recall) on identity features
+  (``--id_net``); an image without a face found is left out of its side.
   Identity of a pair = its stem, or the ``--ids`` CSV (``name,id``). Fewer
   than 20 x k pairs: a warning that iPR saturates.
 * Pairs stream in batches (memory does not grow with the set) with a
@@ -39,15 +43,14 @@ models). Conventions:
 Writes ``--output`` (JSON), the same path with ``.csv`` (one summary row) and
 ``_per_image.csv``, each atomically (a temporary file renamed into place),
 after the table is printed. Exit status: 0 every metric computed, 1 a
-metric failed while scoring (reported under ``errors``), 2 a usage error
+metric failed or could not be computed while scoring (reported under
+``errors``), 2 a usage error
 (one ``error: ...`` line on stderr).
 
 Reports (the table, strict JSON, CSV files): :mod:`faceres_tf.evaluate_report`.
-Infinite values: the PSNR of identical images is infinite. The mean PSNR
-leaves such pairs out (with a note); when every pair is identical it is
-infinite. The JSON file is strict JSON: every non-finite number is written
-as ``null`` and listed under ``non_finite`` (key -> "inf" / "-inf" / "nan");
-the CSV files and the printed table write ``inf``.
+The JSON file is strict JSON: should a value not be finite, it is written as
+``null`` and listed under ``non_finite`` (key -> "inf" / "-inf" / "nan");
+the CSV files and the printed table write ``inf`` / ``nan``.
 """
 
 from __future__ import annotations
@@ -69,7 +72,6 @@ from faceres_tf.evaluate_inputs import (  # noqa: F401 - public names of this mo
     read_pair,
 )
 from faceres_tf.evaluate_metrics import (
-    ALL_METRICS,
     OFFLINE_METRICS,
     MetricSettings,
     StreamingScorer,
@@ -79,6 +81,7 @@ from faceres_tf.evaluate_metrics import (
     warn_if_ipr_saturates,
 )
 from faceres_tf.evaluate_report import check_outputs, format_table, write_outputs  # noqa: F401
+from faceres_tf.metrics.scorer import ALL_METRICS
 
 logger = logging.getLogger("faceres_tf.evaluate")
 

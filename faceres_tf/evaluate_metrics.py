@@ -4,11 +4,12 @@
 pair is read, so missing weights are known at once: with the default
 ``--metrics=auto`` such a metric is skipped with one line; a metric named
 explicitly raises :class:`~faceres_tf.weights.MissingWeightsError` (a usage
-error). :class:`StreamingScorer` then takes the pairs batch by batch: PSNR,
-SSIM and LPIPS per pair, FID and identity features per image (a few KB per
-pair), so memory does not grow with the images. A pair a metric cannot score
-(e.g. SSIM of an image under 11 px) is left out of that metric's mean and
-named in the report (``pairs_left_out``); the other metrics keep it.
+error). :class:`StreamingScorer` then takes the pairs batch by batch through
+the package's one scorer (:mod:`faceres_tf.metrics.scorer`, which holds the
+rules: PSNR capped at 100 dB, pairs a metric cannot score left out of that
+metric only, ...): PSNR, SSIM and LPIPS per pair, FID and identity features
+per image (a few KB per pair), so memory does not grow with the images. The
+pairs left out are named in the report (``pairs_left_out``).
 """
 
 from __future__ import annotations
@@ -20,12 +21,19 @@ from pathlib import Path
 
 import numpy as np
 
+from faceres_tf.metrics import fid as fidm
+from faceres_tf.metrics.scorer import (
+    NETWORK_OF,
+    MetricUnavailable,
+    Networks,
+    SetScorer,
+    load_network,
+)
+
 logger = logging.getLogger("faceres_tf.evaluate")
 
-# name -> metrics that run offline with what the package installs
+# metrics that run offline with what the package installs
 OFFLINE_METRICS = ("psnr", "ssim", "ipr")
-ALL_METRICS = ("psnr", "ssim", "lpips", "fid", "ipr")
-PER_PAIR = ("psnr", "ssim", "lpips")
 # iPrecision / iRecall saturate when a neighbourhood of k holds a large share
 # of the set: below this many pairs per unit of k, a warning says so.
 IPR_PAIRS_PER_K = 20
@@ -52,31 +60,16 @@ def first_line(exc: BaseException) -> str:
 
 
 def _build(name: str, s: MetricSettings):
-    """The network ``name`` needs (None for PSNR / SSIM); raises when its weights are missing."""
-    from faceres_tf.weights import INCEPTION_V3_NOTOP, MissingWeightsError, find_weights
-
-    if name == "lpips":
-        if not (s.lpips_weights and Path(s.lpips_weights).is_file()):
-            raise MissingWeightsError("no LPIPS weights")  # before TensorFlow is imported
-        from faceres_tf.metrics.lpips import LPIPS
-
-        return LPIPS(s.lpips_weights)
-    if name == "fid":
-        path = find_weights(INCEPTION_V3_NOTOP, s.inception_weights)
-        from faceres_tf.metrics.fid import InceptionFeatures
-
-        return InceptionFeatures(path)
-    if name == "ipr":
-        if s.embedder is not None:
-            return s.embedder
-        from faceres_tf.metrics.identity import get_embedder
-
-        return get_embedder(s.id_net, weights=s.id_weights)
-    return None
+    """The network ``name`` needs (None for PSNR / SSIM); raises
+    :class:`MetricUnavailable` when its weights or package are missing."""
+    if name == "ipr" and s.embedder is not None:
+        return s.embedder
+    return load_network(name, s.lpips_weights, s.inception_weights, s.id_net, s.id_weights)
 
 
 def skip_reason(name: str, exc: BaseException, s: MetricSettings) -> str:
     """One line: why ``name`` cannot run and what would make it run."""
+    exc = exc.__cause__ or exc  # MetricUnavailable wraps the missing file's error
     if name == "lpips" and not (s.lpips_weights and Path(s.lpips_weights).is_file()):
         given = f"{s.lpips_weights} does not exist; " if s.lpips_weights else ""
         return (f"no LPIPS weights ({given}pass --lpips_weights FILE.npz, made once with "
@@ -99,7 +92,7 @@ def prepare_metrics(metrics, settings: MetricSettings, explicit: bool, report: d
     for name in metrics:
         try:
             ready[name] = _build(name, settings)
-        except (MissingWeightsError, FileNotFoundError, ImportError) as e:
+        except MetricUnavailable as e:
             reason = skip_reason(name, e, settings)
             if explicit:
                 raise MissingWeightsError(f"--metrics {name}: {reason}; leave it out of --metrics "
@@ -144,119 +137,88 @@ def warn_if_ipr_saturates(n_pairs: int, k: int, report: dict) -> None:
 
 
 class StreamingScorer:
-    """Takes pairs batch by batch; :meth:`finish` fills ``report["metrics"]``."""
+    """Takes pairs batch by batch, one :class:`~faceres_tf.metrics.scorer.SetScorer`
+    per metric (so one metric's failure keeps the others); :meth:`finish` fills
+    ``report["metrics"]``, the per-image rows and the notes."""
 
     def __init__(self, ready: dict, settings: MetricSettings, report: dict):
-        self.ready, self.s, self.report = dict(ready), settings, report
-        self.values = {m: [] for m in PER_PAIR if m in ready}
+        self.s, self.report = settings, report
         self.names: list = []
-        self.fid_rest, self.fid_gt, self.id_rest, self.id_gt = [], [], [], []
         self.gt_stats = None
         if "fid" in ready and settings.gt_fid_stats and Path(settings.gt_fid_stats).is_file():
-            from faceres_tf.metrics import fid as fidm
-
             self.gt_stats = fidm.load_statistics(settings.gt_fid_stats)
+        self.scorers = {}
+        for name, net in ready.items():
+            nets = Networks(**({NETWORK_OF[name]: net} if name in NETWORK_OF else {}))
+            self.scorers[name] = SetScorer((name,), nets, settings.k,
+                                           self.gt_stats if name == "fid" else None)
 
     def _fail(self, name: str, exc: Exception) -> None:
         self.report["errors"][name] = f"{type(exc).__name__}: {exc}"
         logger.warning("%s failed: %s", name, first_line(exc))
-        self.ready.pop(name, None)
-        self.values.pop(name, None)
-
-    def _pair_value(self, name: str, stem: str, r, g) -> float:
-        from faceres_tf.metrics import psnr_ssim
-
-        try:
-            if name == "lpips":
-                return float(self.ready["lpips"].distance_uint8(r, g)[0])
-            return float((psnr_ssim.psnr if name == "psnr" else psnr_ssim.ssim)(r, g))
-        except ValueError as e:  # e.g. SSIM of an image under 11 px
-            self.report["pairs_left_out"].append({"metric": name, "name": stem, "reason": str(e)})
-            logger.warning("%s: %s left out of %s: %s", stem, name, name, e)
-            return math.nan
+        self.scorers.pop(name, None)
 
     def add_batch(self, names: list, restored: list, truth: list) -> None:
         self.names += names
-        for name in list(self.values):
+        for name, scorer in list(self.scorers.items()):
             try:
-                self.values[name] += [self._pair_value(name, n, r, g)
-                                      for n, r, g in zip(names, restored, truth)]
+                scorer.add(restored, truth)
             except Exception as e:  # noqa: BLE001 - record and go on with the other metrics
                 self._fail(name, e)
-        for name, step in (("fid", self._fid_batch), ("ipr", self._ipr_batch)):
-            if name in self.ready:
-                try:
-                    step(restored, truth)
-                except Exception as e:  # noqa: BLE001
-                    self._fail(name, e)
-
-    def _fid_batch(self, restored, truth) -> None:
-        self.fid_rest.append(self.ready["fid"](restored))
-        if self.gt_stats is None:
-            self.fid_gt.append(self.ready["fid"](truth))
-
-    def _ipr_batch(self, restored, truth) -> None:
-        emb = self.ready["ipr"]
-        self.id_rest.append(emb.embed(restored, progress=False))
-        self.id_gt.append(emb.embed(truth, progress=False))
 
     def finish(self, identities) -> None:
         """Means, FID and (i)Precision / (i)Recall; ``identities(names)`` gives the ids."""
-        report = self.report
-        report["per_image"] = [{"name": n} for n in self.names]
-        for name, values in self.values.items():
-            _per_image_mean(report, name, values)
-        for name, step in (("fid", self._fid_finish), ("ipr", lambda: self._ipr_finish(identities))):
-            if name in self.ready:
-                try:
-                    step()
-                except Exception as e:  # noqa: BLE001
-                    self._fail(name, e)
+        self.report["per_image"] = [{"name": n} for n in self.names]
+        ids = identities(self.names) if "ipr" in self.scorers else None
+        for name, scorer in list(self.scorers.items()):
+            try:
+                result = scorer.result(ids)
+            except Exception as e:  # noqa: BLE001
+                self._fail(name, e)
+                continue
+            if name in result.errors:
+                self.report["errors"][name] = result.errors[name]
+                continue
+            self.report["metrics"].update(result.metrics)
+            if name == "fid":
+                self._fid_notes(result)
+            elif name == "ipr":
+                self._ipr_notes(result)
+            else:
+                self._pair_rows(name, result)
 
-    def _fid_finish(self) -> None:
-        from faceres_tf.metrics import fid as fidm
+    def _pair_rows(self, name: str, result) -> None:
+        """Per-pair values into the rows (None: left out); the pairs left out, named."""
+        for row, v in zip(self.report["per_image"], result.per_image[name]):
+            row[name] = None if math.isnan(v) else float(v)
+        left = [(self.names[i], why) for _, i, why in result.left_out]
+        for stem, why in left:
+            self.report["pairs_left_out"].append({"metric": name, "name": stem, "reason": why})
+            logger.warning("%s: %s left out of %s: %s", stem, name, name, why)
+        if len(left) == len(self.names):
+            self.report["errors"][name] = "no pair could be scored (see pairs_left_out)"
+            del self.report["metrics"][name]
+        elif left:
+            _note(self.report, f"{name}: {len(left)} pair(s) left out of the mean: "
+                               + ", ".join(stem for stem, _ in left[:10]))
 
-        mu, sigma = self.gt_stats or fidm.feature_statistics(np.concatenate(self.fid_gt))
+    def _fid_notes(self, result) -> None:
         if self.gt_stats is None and self.s.gt_fid_stats:
-            fidm.save_statistics(self.s.gt_fid_stats, mu, sigma, network="keras_inception_v3")
-        self.report["metrics"]["fid"] = fidm.frechet_distance(
-            *fidm.feature_statistics(np.concatenate(self.fid_rest)), mu, sigma)
+            fidm.save_statistics(self.s.gt_fid_stats, *result.truth_stats, network="keras_inception_v3")
         if len(self.names) < 2048:
             _note(self.report, f"fid: only {len(self.names)} images (< 2048 feature dims); FID is "
                                "biased upward on small sets, compare only runs of equal size.")
 
-    def _ipr_finish(self, identities) -> None:
-        from faceres_tf.metrics.precision_recall import identity_precision_recall
-
-        e_rest, e_gt = np.concatenate(self.id_rest), np.concatenate(self.id_gt)
-        self.report["id_net"] = self.ready["ipr"].name
-        ok = np.isfinite(e_rest).all(axis=1) & np.isfinite(e_gt).all(axis=1)
-        if not ok.all():
-            _note(self.report, f"ipr: no face found in {int((~ok).sum())} pair(s), left out: "
-                  + ", ".join(n for n, good in zip(self.names, ok) if not good)[:500])
-        ids = identities(self.names)
-        self.report["metrics"].update(identity_precision_recall(
-            e_gt[ok], e_rest[ok], k=self.s.k, real_ids=ids[ok], restored_ids=ids[ok]))
+    def _ipr_notes(self, result) -> None:
+        self.report["id_net"] = self.scorers["ipr"].net.embedder.name
         self.report["ipr_k"] = self.s.k
+        for side, feats in (("restored", result.features["restored"]),
+                            ("ground-truth", result.features["real"])):
+            bad = ~np.isfinite(feats).all(axis=1)
+            if bad.any():
+                _note(self.report, f"ipr: no face found in {int(bad.sum())} {side} image(s), left "
+                      "out of that side: " + ", ".join(n for n, b in zip(self.names, bad) if b)[:500])
 
 
 def _note(report: dict, text: str) -> None:
     report.setdefault("notes", []).append(text)
-
-
-def _per_image_mean(report: dict, name: str, values: list) -> None:
-    """Stores per-pair values and their mean; pairs left out (nan) are None in
-    the rows, infinite values (identical images) are left out of the mean with a note."""
-    for row, v in zip(report["per_image"], values):
-        row[name] = None if math.isnan(v) else v
-    scored = [v for v in values if not math.isnan(v)]
-    finite = [v for v in scored if math.isfinite(v)]
-    if not scored:
-        report["errors"][name] = "no pair could be scored (see pairs_left_out)"
-        return
-    report["metrics"][name] = float(np.mean(finite)) if finite else float("inf")
-    if len(finite) < len(scored):
-        _note(report, f"{name}: {len(scored) - len(finite)} identical pair(s) (inf) left out of the mean")
-    if len(scored) < len(values):
-        left = [r["name"] for r in report["pairs_left_out"] if r["metric"] == name]
-        _note(report, f"{name}: {len(left)} pair(s) left out of the mean: {', '.join(left[:10])}")

@@ -39,8 +39,7 @@ def format_table(report: dict) -> str:
     rule = "|".join("-" * (w + 2) for w in widths)
     table = f"| {head} |\n|{rule}|\n| {row} |"
     if infinite:
-        table += (f"\n{', '.join(infinite)}: not finite (inf = identical images); written as null "
-                  "in the JSON file")
+        table += f"\n{', '.join(infinite)}: not finite; written as null in the JSON file"
     return table
 
 
@@ -78,8 +77,7 @@ def json_safe_report(report: dict) -> dict:
     if non_finite:
         out["non_finite"] = non_finite
         out.setdefault("notes", []).append(
-            "non-finite values (e.g. the PSNR of identical images, inf) are written as null; "
-            "see non_finite")
+            "non-finite values are written as null; see non_finite")
     return out
 
 

@@ -13,7 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from faceres_tf import evaluate
 from faceres_tf.metrics.identity import IdentityEmbedder
-from faceres_tf.metrics.psnr_ssim import psnr
+from faceres_tf.metrics.psnr_ssim import PSNR_MAX_DB, psnr
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -145,9 +145,9 @@ def _strict_json(text):
     return json.loads(text, parse_constant=refuse)
 
 
-def test_identical_images_give_valid_json_with_null(tmp_path, capsys):
-    """Issue 12 defect 12: PSNR of identical images is inf, which json.dump
-    wrote as the invalid token Infinity."""
+def test_identical_images_score_the_psnr_cap(tmp_path, capsys):
+    """The scorer's rule: an identical pair has PSNR 100 dB (PSNR_MAX_DB), not
+    inf, and counts in the mean like any pair; the JSON stays strict."""
     img = np.random.default_rng(3).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     other = np.clip(img.astype(int) + 9, 0, 255).astype(np.uint8)
     for name, rest in (("same1", img), ("same2", img), ("diff", other)):
@@ -156,22 +156,33 @@ def test_identical_images_give_valid_json_with_null(tmp_path, capsys):
     out = tmp_path / "res.json"
     args = ["--restored", str(tmp_path / "restored"), "--gt", str(tmp_path / "gt"),
             "--metrics=psnr,ssim", "--quiet", "--output", str(out)]
-    # some pairs identical: the mean leaves them out and stays finite
     assert evaluate.main(args) == 0
     report = _strict_json(out.read_text())
-    assert report["metrics"]["psnr"] == pytest.approx(psnr(img, other))
+    diff_db = 10 * np.log10(255.0 ** 2 / np.mean((img.astype(float) - other) ** 2))
+    assert report["metrics"]["psnr"] == pytest.approx((2 * PSNR_MAX_DB + diff_db) / 3)
     per = {r["name"]: r for r in report["per_image"]}
-    assert per["same1"]["psnr"] is None and per["diff"]["psnr"] > 0
-    assert report["non_finite"] == {"per_image[1].psnr": "inf", "per_image[2].psnr": "inf"}
-    # every pair identical: the mean itself is inf -> null, and the table says so
+    assert per["same1"]["psnr"] == per["same2"]["psnr"] == 100.0
+    assert per["diff"]["psnr"] == pytest.approx(diff_db)
+    assert "non_finite" not in report and not report.get("notes")
+    # every pair identical: the mean is the cap
     (tmp_path / "restored" / "diff.png").unlink()
     (tmp_path / "gt" / "diff.png").unlink()
     assert evaluate.main(args + ["--overwrite"]) == 0
-    text = capsys.readouterr().out
+    assert "not finite" not in capsys.readouterr().out
     report = _strict_json(out.read_text())
-    assert report["metrics"]["psnr"] is None and report["metrics"]["ssim"] == 1.0
-    assert report["non_finite"]["metrics.psnr"] == "inf"
-    assert "PSNR↑: not finite (inf = identical images); written as null in the JSON file" in text
+    assert report["metrics"]["psnr"] == 100.0 and report["metrics"]["ssim"] == 1.0
+
+
+def test_non_finite_values_are_null_in_strict_json(tmp_path):
+    """Should a value not be finite (none of the metrics gives one today), the
+    JSON file stays strict: null, listed under non_finite."""
+    report = {"n_pairs": 1, "metrics": {"psnr": float("nan")}, "errors": {},
+              "per_image": [{"name": "a", "psnr": float("inf")}]}
+    files = evaluate.write_outputs(report, tmp_path / "r.json")
+    loaded = _strict_json(files[0].read_text())
+    assert loaded["metrics"]["psnr"] is None and loaded["per_image"][0]["psnr"] is None
+    assert loaded["non_finite"] == {"metrics.psnr": "nan", "per_image[0].psnr": "inf"}
+    assert "not finite; written as null" in evaluate.format_table(report)
 
 
 def test_out_that_is_an_input_is_refused(folders, tmp_path, capsys):

@@ -104,3 +104,29 @@ def test_summary_statistics_are_labelled_correctly():
     zero_only = summarize([_ev(20.0, [])], "psnr")
     assert zero_only["mean"] == 20.0 and zero_only["std_noise"] is None
     assert zero_only["std_noise_per_image"] is None
+
+
+def test_only_an_unavailable_metric_becomes_a_footnote():
+    """A missing weights file is an n/a footnote (Score.errors); any other
+    exception in a metric is a bug and surfaces instead of becoming a table note."""
+    rng = np.random.default_rng(3)
+    target = _faces(rng, n=6)
+    restored = _noisy(rng, target, 1, 30.0)
+    opts = ExpOptions(workdir="unused", metrics=("psnr", "lpips", "ipr"), k=2, lpips_weights=None)
+    score = Scorer(opts, target, embedder=PixelEmbedder()).score(restored)
+    assert score.errors["lpips"].startswith("MissingWeightsError: ")  # documented: unavailable
+    assert "psnr" in score.metrics and "iprecision" in score.metrics
+
+    class BrokenEmbedder(PixelEmbedder):
+        def embed(self, images, progress=False):
+            raise RuntimeError("a bug in the identity network")
+
+    with pytest.raises(RuntimeError, match="a bug in the identity network"):
+        Scorer(opts, target, embedder=BrokenEmbedder()).score(restored)
+
+    def broken_inception(images):
+        raise ValueError("a bug in the FID features")
+
+    fid_opts = ExpOptions(workdir="unused", metrics=("fid",), k=2)
+    with pytest.raises(ValueError, match="a bug in the FID features"):
+        Scorer(fid_opts, target, inception=broken_inception).score(restored)

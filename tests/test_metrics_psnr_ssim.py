@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from faceres_tf.metrics.psnr_ssim import psnr, psnr_tf, ssim
+from faceres_tf.metrics.psnr_ssim import PSNR_MAX_DB, psnr, psnr_tf, ssim
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -48,10 +48,42 @@ def test_identical_and_batched():
     rng = np.random.default_rng(1)
     a = rng.integers(0, 256, (3, 24, 24, 3), dtype=np.uint8)
     b = _noisy(rng, a, 10)
-    assert psnr(a[0], a[0]) == float("inf")
+    assert psnr(a[0], a[0]) == PSNR_MAX_DB == 100.0  # the documented cap, not inf
+    assert psnr(a[0], a[0], max_db=float("inf")) == float("inf")
     assert ssim(a[0], a[0]) == pytest.approx(1.0)
     assert psnr(a, b) == pytest.approx(np.mean([psnr(x, y) for x, y in zip(a, b)]))
     assert ssim(a, b) == pytest.approx(np.mean([sk_ssim(x, y) for x, y in zip(a, b)]), abs=1e-6)
+
+
+def test_psnr_cap_against_numpy_reference():
+    """Every value is min(10 log10(255^2 / MSE), 100 dB): the cap binds only on
+    (near-)identical pairs; a batch is the mean of the capped per-image values."""
+    rng = np.random.default_rng(4)
+    a = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    one_level = a.copy()
+    one_level[0, 0, 0] ^= 1  # one value one grey level off: 10 log10(255^2 * 12288) = 89.0 dB
+    many = _noisy(rng, a, 10)
+
+    def reference(x, y):
+        mse = np.mean((x.astype(np.float64) - y) ** 2)
+        return 100.0 if mse == 0 else min(10 * np.log10(255.0 ** 2 / mse), 100.0)
+
+    for b in (a, one_level, many):
+        assert psnr(a, b) == pytest.approx(reference(a, b), abs=1e-9)
+    assert psnr(a, one_level) == pytest.approx(10 * np.log10(255.0 ** 2 * a.size), abs=1e-9)
+    big = np.zeros((1024, 1024, 3), np.uint8)
+    big_one = big.copy()
+    big_one[0, 0, 0] = 1  # uncapped 10 log10(255^2 * 3 * 2^20) = 113 dB
+    assert psnr(big, big_one) == 100.0
+    batch = np.stack([a, a, many]), np.stack([a, one_level, a])
+    assert psnr(*batch) == pytest.approx(np.mean([reference(x, y) for x, y in zip(*batch)]))
+
+
+def test_psnr_tf_applies_the_same_cap():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    a = np.random.default_rng(5).uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)
+    got = np.asarray(psnr_tf(a, a))
+    np.testing.assert_allclose(got, [PSNR_MAX_DB, PSNR_MAX_DB])
 
 
 def test_bad_input_messages():

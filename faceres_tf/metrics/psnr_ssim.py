@@ -8,7 +8,9 @@ Conventions:
 * Everything is computed in float64.
 * ``psnr`` = ``10 log10(data_range^2 / MSE)``, MSE over all pixels and
   channels; equals ``skimage.metrics.peak_signal_noise_ratio(a, b,
-  data_range=255)``. Identical images give ``inf``.
+  data_range=255)`` up to ``PSNR_MAX_DB``: every value is capped at 100 dB,
+  so identical images give 100 dB, not ``inf`` (the rule and its reasons:
+  :mod:`faceres_tf.metrics.scorer`).
 * ``ssim`` = the Wang et al. (2004) convention, equal to
   ``skimage.metrics.structural_similarity(a, b, channel_axis=-1,
   data_range=255, gaussian_weights=True, sigma=1.5,
@@ -26,6 +28,7 @@ from scipy.ndimage import gaussian_filter
 _SIGMA = 1.5
 _TRUNCATE = 3.5
 _K1, _K2 = 0.01, 0.03
+PSNR_MAX_DB = 100.0  # the PSNR of identical images (and the cap of every value)
 
 
 def _pair(a, b) -> tuple[np.ndarray, np.ndarray]:
@@ -38,19 +41,20 @@ def _pair(a, b) -> tuple[np.ndarray, np.ndarray]:
     return a.astype(np.float64), b.astype(np.float64)
 
 
-def psnr(a, b, data_range: float = 255.0) -> float:
-    """Peak signal-to-noise ratio in dB (higher is better; inf if identical).
+def psnr(a, b, data_range: float = 255.0, max_db: float = PSNR_MAX_DB) -> float:
+    """Peak signal-to-noise ratio in dB (higher is better), at most ``max_db``
+    (identical images: ``max_db``; pass ``max_db=inf`` for the uncapped value).
 
     For batches ``(N, H, W, 3)`` returns the mean of the per-image PSNRs
     (the usual reporting convention, not the PSNR of the pooled MSE).
     """
     a, b = _pair(a, b)
     if a.ndim == 4:
-        return float(np.mean([psnr(x, y, data_range) for x, y in zip(a, b)]))
+        return float(np.mean([psnr(x, y, data_range, max_db) for x, y in zip(a, b)]))
     mse = np.mean((a - b) ** 2)
     if mse == 0:
-        return float("inf")
-    return float(10.0 * np.log10(data_range ** 2 / mse))
+        return float(max_db)
+    return float(min(10.0 * np.log10(data_range ** 2 / mse), max_db))
 
 
 def _ssim_channel(x: np.ndarray, y: np.ndarray, data_range: float) -> float:
@@ -86,12 +90,13 @@ def psnr_tf(a, b):
 
     For monitoring inside the training loop. Values are clipped to [-1, 1]
     and mapped to 0-255 (no rounding to uint8), so it agrees with
-    :func:`psnr` on ``(x + 1) * 127.5`` to float32 precision. Returns a
-    ``(N,)`` float32 tensor (inf where images are identical).
+    :func:`psnr` on ``(x + 1) * 127.5`` to float32 precision, including its
+    cap (``PSNR_MAX_DB`` where images are identical). Returns a ``(N,)``
+    float32 tensor.
     """
     import tensorflow as tf
 
     a = (tf.clip_by_value(tf.cast(a, tf.float32), -1.0, 1.0) + 1.0) * 127.5
     b = (tf.clip_by_value(tf.cast(b, tf.float32), -1.0, 1.0) + 1.0) * 127.5
     mse = tf.reduce_mean(tf.square(a - b), axis=[1, 2, 3])
-    return 10.0 * tf.math.log(255.0 ** 2 / mse) / tf.math.log(10.0)
+    return tf.minimum(10.0 * tf.math.log(255.0 ** 2 / mse) / tf.math.log(10.0), PSNR_MAX_DB)

@@ -8,8 +8,8 @@ import os
 
 import numpy as np
 
-from faceres_tf.image_io import float_to_uint8 as to_uint8  # [-1, 1] -> uint8; kept name
-from faceres_tf.image_io import write_image
+from faceres_tf.image_io import float_to_uint8, write_image
+from faceres_tf.metrics.scorer import score_set
 
 
 def restore_batches(generator, degraded, batch_size: int = 16, seed: int = -1) -> np.ndarray:
@@ -23,16 +23,16 @@ def restore_batches(generator, degraded, batch_size: int = 16, seed: int = -1) -
 
 
 def evaluate_restoration(generator, degraded, target, batch_size: int = 16) -> dict:
-    """Mean PSNR/SSIM (RGB, 0-255) of restored and of degraded vs target."""
-    from faceres_tf.metrics.psnr_ssim import psnr, ssim
-
-    restored = to_uint8(restore_batches(generator, degraded, batch_size))
-    deg, tgt = to_uint8(degraded), to_uint8(target)
+    """Mean PSNR/SSIM (RGB, 0-255) of restored and of degraded vs target
+    (:func:`faceres_tf.metrics.scorer.score_set`)."""
+    restored = float_to_uint8(restore_batches(generator, degraded, batch_size))
+    tgt = float_to_uint8(target)
+    score = score_set(restored, tgt, ("psnr", "ssim"), degraded=float_to_uint8(degraded))
     return {
-        "psnr_restored": float(np.mean([psnr(r, t) for r, t in zip(restored, tgt)])),
-        "psnr_degraded": float(np.mean([psnr(d, t) for d, t in zip(deg, tgt)])),
-        "ssim_restored": float(np.mean([ssim(r, t) for r, t in zip(restored, tgt)])),
-        "ssim_degraded": float(np.mean([ssim(d, t) for d, t in zip(deg, tgt)])),
+        "psnr_restored": score.metrics["psnr"],
+        "psnr_degraded": score.inputs.metrics["psnr"],
+        "ssim_restored": score.metrics["ssim"],
+        "ssim_degraded": score.inputs.metrics["ssim"],
         "num_faces": int(len(tgt)),
     }
 
@@ -40,7 +40,7 @@ def evaluate_restoration(generator, degraded, target, batch_size: int = 16) -> d
 def save_grid(path: os.PathLike, *columns) -> np.ndarray:
     """Saves one row per face, one column per array (e.g. degraded | restored |
     target), all [-1, 1] float (N, H, W, 3). Returns the uint8 grid."""
-    cols = [to_uint8(c) for c in columns]
+    cols = [float_to_uint8(c) for c in columns]
     rows = [np.concatenate([c[i] for c in cols], axis=1) for i in range(len(cols[0]))]
     grid = np.concatenate(rows, axis=0)
     write_image(path, grid, overwrite=True)
