@@ -39,6 +39,7 @@ from experiments.run_eval import prepare_evaluation
 from experiments.runs import RunKeeper, plan_variants
 from experiments.scoring import Scorer
 from experiments.variant_table import skip_variants, sweep_main
+from faceres_tf.metrics.psnr_ssim import psnr
 
 options.define_training_flags()
 options.define_eval_flags()
@@ -87,7 +88,7 @@ def run_experiment(opts: options.ExpOptions, skips=(0, 1, 2, 4, 6),
 
 def _draws(run_dir, evalset: EvalSet, num_draws: int, use_ema: bool = True) -> list:
     """S restorations, uint8 (D, N, R, R, 3) each, also written as PNGs."""
-    from faceres_tf.training import load_generator
+    from faceres_tf.training import load_generator  # loads TensorFlow: only once the flags are parsed
 
     generator, _ = load_generator(run_dir, use_ema=use_ema)
     draws = [restore(generator, evalset, s) for s in range(num_draws)]
@@ -98,8 +99,6 @@ def _draws(run_dir, evalset: EvalSet, num_draws: int, use_ema: bool = True) -> l
 
 def diversity(draws: list, evalset: EvalSet, scorer: Scorer) -> dict:
     """The C.2 numbers of one model's draws (see the module doc); missing ones are None."""
-    from faceres_tf.metrics.psnr_ssim import psnr
-
     stack = np.stack(draws)  # (S, D, N, R, R, 3) uint8
     flat = stack.reshape((len(draws), -1) + stack.shape[-3:])  # (S, D*N, R, R, 3)
     face_of = np.tile(np.arange(evalset.num_faces), evalset.num_degradations)  # flat input -> face
@@ -198,4 +197,4 @@ main = sweep_main(run_experiment, "skips", options.int_list)
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run_driver(main)

@@ -27,7 +27,13 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from absl import flags
+
 from experiments.cli import UserError
+from faceres_tf import presets
+from faceres_tf.config import override
+from faceres_tf.config_ranges import PRECISION_CHOICES
+from faceres_tf.weights import VGG19_NOTOP, MissingWeightsError, find_weights
 
 ALL_METRICS = ("psnr", "ssim", "lpips", "fid", "ipr")
 ID_NETS = ("dlib", "facenet", "inception_v3", "none")
@@ -53,8 +59,6 @@ def _once(group):
 @_once
 def define_common_flags() -> None:
     """Flags every driver has (see :mod:`faceres_tf.cli`)."""
-    from absl import flags
-
     flags.DEFINE_bool("verbose", False, "Show TensorFlow's own log (hidden by default).")
 
 
@@ -63,31 +67,23 @@ define_common_flags()
 
 @_once
 def define_workdir_flag() -> None:
-    from absl import flags
-
     flags.DEFINE_string("workdir", None, "Required. experiments.train: the run directory; "
                         "export: the run to export; table drivers: where the runs and results go.")
 
 
 @_once
 def define_quiet_flag() -> None:
-    from absl import flags
-
     flags.DEFINE_bool("quiet", False, "No progress bar or progress lines on stderr.")
 
 
 @_once
 def define_overwrite_flag() -> None:
-    from absl import flags
-
     flags.DEFINE_bool("overwrite", False, "Replace this command's earlier outputs (never other "
                       "files); without it, existing outputs are an error.")
 
 
 @_once
 def define_training_flags() -> None:
-    from absl import flags
-
     define_workdir_flag()
     flags.DEFINE_string("preset", "tiny", "Named preset (faceres_tf.presets.names()).")
     flags.DEFINE_string("data_dir", None, "Training faces: a folder of images or TFRecord shards "
@@ -109,8 +105,6 @@ def define_training_flags() -> None:
 @_once
 def define_run_flags() -> None:
     """Flags only ``experiments.train`` has (one run, every training knob)."""
-    from absl import flags
-
     flags.DEFINE_string("val_dir", None, "Validation faces for periodic PSNR/SSIM.")
     flags.DEFINE_integer("seed", None, "Global seed (data order, degradations, noise).")
     flags.DEFINE_bool("jit_compile", None, "XLA-compile the per-replica step (GPU).")
@@ -120,10 +114,6 @@ def define_run_flags() -> None:
 
 @_once
 def define_precision_flag() -> None:
-    from absl import flags
-
-    from faceres_tf.config_ranges import PRECISION_CHOICES
-
     flags.DEFINE_enum("precision", None, list(PRECISION_CHOICES),
                       "Compute precision: bfloat16 (bf16), float32 (fp32) or auto (bf16 only where "
                       "the CPU has native bf16 arithmetic and a micro-benchmark finds it faster); "
@@ -133,8 +123,6 @@ def define_precision_flag() -> None:
 
 @_once
 def define_ema_flag() -> None:
-    from absl import flags
-
     flags.DEFINE_bool("ema", True, "Use the EMA generator (default); --noema uses the raw one "
                       "(e.g. short runs whose EMA still averages in the random initialisation: "
                       "after t images its weight is 0.5^(t / half-life)).")
@@ -142,8 +130,6 @@ def define_ema_flag() -> None:
 
 @_once
 def define_run_dir_flag() -> None:
-    from absl import flags
-
     flags.DEFINE_string("run_dir", None, "A trained run (directory of experiments.train) to "
                         "evaluate.")
 
@@ -151,8 +137,6 @@ def define_run_dir_flag() -> None:
 @_once
 def define_eval_flags() -> None:
     """The evaluation protocol of the table drivers (docs/method.md §7)."""
-    from absl import flags
-
     flags.DEFINE_string("eval_dir", "data/val", "Ground-truth faces the variants are evaluated on.")
     flags.DEFINE_integer("num_eval_faces", None, "Use only the first N faces of --eval_dir "
                          "(sorted by name); default: all. Evaluation cost grows with N.")
@@ -175,8 +159,6 @@ def define_eval_flags() -> None:
 
 @_once
 def define_skips_flag() -> None:
-    from absl import flags
-
     flags.DEFINE_list("skips", ["0", "1", "2", "4", "6"],
                       "Values of model.num_skips to compare (Table 6).")
 
@@ -229,8 +211,6 @@ class ExpOptions:
 
 def options_from_flags() -> ExpOptions:
     """The parsed flags of a table driver as :class:`ExpOptions` (checked)."""
-    from absl import flags
-
     f = flags.FLAGS
     opts = ExpOptions(
         workdir=f.workdir, preset=f.preset, data_dir=f.data_dir, eval_dir=f.eval_dir,
@@ -280,9 +260,6 @@ def resolve_config(preset, overrides, data_dir=None, val_dir=None, steps=None, b
     Raises :class:`UserError` for an unknown preset, a malformed or unknown
     override or an impossible value.
     """
-    from faceres_tf import presets
-    from faceres_tf.config import override
-
     cfg = presets.get(preset)  # UnknownPresetError is a UserError
     updates = {}
     for key, value in [
@@ -311,8 +288,6 @@ def base_config(opts: ExpOptions):
 
 def variant_config(cfg, updates: dict, seed: int):
     """``cfg`` with a variant's updates and training seed ``seed``."""
-    from faceres_tf.config import override
-
     try:
         return override(cfg, dict(updates, **{"train.seed": seed}))
     except ValueError as e:
@@ -338,7 +313,7 @@ def check_batch_divides(batch_size: int, replicas: int, what: str) -> None:
 def setup_devices(cpu_replicas: int) -> None:
     """Splits the CPU into ``cpu_replicas`` logical devices (before TF uses it)."""
     if cpu_replicas and cpu_replicas > 1:
-        import tensorflow as tf
+        import tensorflow as tf  # loaded at run time, after the flags are parsed
 
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
@@ -349,8 +324,6 @@ def check_perceptual_weights(cfg) -> None:
     """The VGG19 weights the perceptual loss needs exist (else :class:`UserError`)."""
     if cfg.loss.perceptual != "vgg19":
         return
-    from faceres_tf.weights import VGG19_NOTOP, MissingWeightsError, find_weights
-
     try:
         find_weights(VGG19_NOTOP, cfg.loss.vgg_weights or None)
     except MissingWeightsError as e:

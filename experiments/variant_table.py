@@ -21,11 +21,14 @@ import dataclasses
 from pathlib import Path
 from typing import Callable, Sequence
 
+from absl import flags
+
 from experiments import cli, options, reports
 from experiments.options import ExpOptions, base_config
 from experiments.run_eval import evaluate_run, prepare_evaluation, summarize
 from experiments.runs import RunKeeper, plan_variants, skip_variant_name
 from experiments.scoring import IDENTITY_METRICS
+from faceres_tf.config_ranges import SKIP_RESOLUTIONS
 
 NOISY = ("psnr", "ssim", "iprecision")  # mean ± std of the set mean over noise draws
 PER_IMAGE = ("psnr", "ssim", "lpips")  # also: each input's std over the draws
@@ -51,8 +54,6 @@ def sweep_main(run_experiment: Callable, flag: str, parse: Callable) -> Callable
     """The absl ``main`` of a sweep driver: ``run_experiment(options, values)`` with
     ``values = parse(FLAGS.<flag>, flag)`` (e.g. :func:`~experiments.options.int_list`),
     under the :func:`experiments.cli.run_experiment` conventions."""
-    from absl import flags
-
     def main(argv):
         del argv
         return cli.run_experiment(lambda: run_experiment(
@@ -64,8 +65,6 @@ def sweep_main(run_experiment: Callable, flag: str, parse: Callable) -> Callable
 def skip_variants(skips, resolution: int) -> list:
     """Table 6 / C.2: one :class:`Variant` per n (``model.num_skips``, runs in
     ``skips<n>``); a value the resolution cannot have carries the reason."""
-    from faceres_tf.config_ranges import SKIP_RESOLUTIONS
-
     nodes = [s for s in SKIP_RESOLUTIONS if s < resolution]
     out = []
     for n in skips:

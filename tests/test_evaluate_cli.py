@@ -121,7 +121,7 @@ def test_cli_empty_and_missing_folders(tmp_path, capsys):
                           "--metrics=psnr", "--output", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: no image pairs to score"), err
-    assert list(tmp_path.glob("r*")) == []  # issue 23: no empty result files
+    assert list(tmp_path.glob("r*")) == []  # no empty result files
     assert evaluate.main(["--restored", str(tmp_path / "nope"), "--gt", str(tmp_path / "b")]) == 2
     assert "not a folder" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown metric"):
@@ -146,8 +146,8 @@ def _strict_json(text):
 
 
 def test_identical_images_give_valid_json_with_null(tmp_path, capsys):
-    """Issue 12 defect 12: PSNR of identical images is inf, which json.dump
-    wrote as the invalid token Infinity."""
+    """PSNR of identical images is inf, which json.dump would write as the
+    invalid token Infinity: the result file holds null instead."""
     img = np.random.default_rng(3).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     other = np.clip(img.astype(int) + 9, 0, 255).astype(np.uint8)
     for name, rest in (("same1", img), ("same2", img), ("diff", other)):
