@@ -35,8 +35,8 @@ from faceres_tf.metrics.scorer import pair_values  # noqa: E402 - the package's 
 def bundled_faces(cfg) -> np.ndarray:
     import cv2
 
+    from faceres_tf import image_io
     from faceres_tf.data import load_validation_pairs
-    from faceres_tf.face import image_io
 
     r = cfg.model.resolution
     degraded, _ = load_validation_pairs(cfg, folder=str(ROOT / "data" / "val"), num=64)

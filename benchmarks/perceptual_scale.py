@@ -34,7 +34,7 @@ from benchmarks.machine import emit  # noqa: E402
 from faceres_tf import losses, presets  # noqa: E402
 from faceres_tf.config import override  # noqa: E402
 from faceres_tf.data.degradations import degrade_pair  # noqa: E402
-from faceres_tf.data.image_io import list_images, load_face  # noqa: E402
+from faceres_tf.data.faces import list_faces, load_face  # noqa: E402
 from faceres_tf.models import build_generator  # noqa: E402
 
 DEFAULT_LOSS = {"loss.perceptual": "hed_vgg16", "loss.perceptual_norm": "lpips",
@@ -72,7 +72,7 @@ def _config(args):
 
 
 def _pairs(cfg, folder, num, seed):
-    paths = list_images(folder)[:num]
+    paths = list_faces(folder)[:num]
     if not paths:
         raise SystemExit(f"error: no images in {folder}")
     r = cfg.model.resolution

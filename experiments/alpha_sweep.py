@@ -84,4 +84,4 @@ main = sweep_main(run_experiment, "alphas", options.float_list)
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run_driver(main)

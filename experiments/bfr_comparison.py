@@ -30,12 +30,15 @@ from pathlib import Path
 
 import numpy as np
 from absl import flags
+from PIL import Image
 
 from experiments import cli, options, reports
 from experiments.cli import UserError
 from experiments.evalset import EvalSet, write_inputs
 from experiments.run_eval import evaluate_run, prepare_evaluation, summarize
-from experiments.runs import RunKeeper, check_trainable, checkpoint_step, plan_run
+from experiments.runs import RunKeeper, check_trainable, latest_step, plan_run
+from faceres_tf.evaluate import images_by_stem
+from faceres_tf.image_io import read_rgb
 
 options.define_training_flags()
 options.define_eval_flags()
@@ -70,11 +73,6 @@ def parse_methods(items) -> dict:
 def read_method(folder, evalset: EvalSet) -> tuple:
     """A method's outputs: uint8 (D, N, R, R, 3), the (D, N) mask of usable
     files, and the names of unreadable files with the reason."""
-    from PIL import Image
-
-    from faceres_tf.evaluate import images_by_stem
-    from faceres_tf.image_io import read_rgb
-
     files = images_by_stem(Path(folder))
     r = evalset.target.shape[1]
     images = np.zeros(evalset.degraded.shape, np.uint8)
@@ -98,7 +96,7 @@ def read_method(folder, evalset: EvalSet) -> tuple:
 
 def our_model(opts: options.ExpOptions, run_dir):
     """(run, config, description) of 'Ours': ``run_dir`` or a run trained here."""
-    from faceres_tf.training.run_dir import load_config
+    from faceres_tf.training.run_dir import load_config  # loads TensorFlow: only once the flags are parsed
 
     if run_dir is None:
         cfg = options.variant_config(options.base_config(opts), {}, 0)
@@ -109,9 +107,9 @@ def our_model(opts: options.ExpOptions, run_dir):
         cfg = load_config(run_dir)
     except FileNotFoundError as e:
         raise UserError(e) from None
-    if checkpoint_step(run_dir) == 0:
+    if latest_step(run_dir) == 0:
         raise UserError(f"--run_dir {run_dir} has no checkpoint; train it first.")
-    return None, cfg, f"`{run_dir}` (step {checkpoint_step(run_dir)})"
+    return None, cfg, f"`{run_dir}` (step {latest_step(run_dir)})"
 
 
 def run_experiment(opts: options.ExpOptions, run_dir=None, methods=None, lq_dir=None) -> dict:
@@ -193,4 +191,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run_driver(main)

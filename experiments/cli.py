@@ -25,7 +25,7 @@ Usage in a driver::
         return cli.run_experiment(lambda: my_experiment(options_from_flags()))
 
     if __name__ == "__main__":
-        cli.run(main)
+        cli.run_driver(main)
 """
 
 from __future__ import annotations
@@ -33,12 +33,14 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
+from absl import app, flags
+
 # One hierarchy of user mistakes for the package and the drivers: a ConfigError,
 # RunLockedError, ... raised by faceres_tf is a UserError here too.
 from faceres_tf.cli import EXIT_INTERRUPTED, EXIT_USAGE, fail, import_tensorflow_quietly, log_to_stderr, renamed_hint
 from faceres_tf.errors import UserError, one_line
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_USAGE", "Interrupted", "UserError", "fail", "one_line", "run",
+__all__ = ["EXIT_INTERRUPTED", "EXIT_USAGE", "Interrupted", "UserError", "fail", "one_line", "run_driver",
            "run_experiment"]
 
 SHORT_HELP = ("--help", "-h", "-?", "--helpshort")
@@ -51,8 +53,6 @@ class Interrupted(RuntimeError):
 
 def _parse_flags(argv):
     """absl's flags_parser with this module's help and error conventions."""
-    from absl import app, flags
-
     args = argv[1:]
     if any(a in FULL_HELP for a in args):
         app.usage(shorthelp=False, writeto_stdout=True, exitcode=0)
@@ -64,13 +64,9 @@ def _parse_flags(argv):
         sys.exit(fail(f"{e}{renamed_hint(str(e))} (see --help)"))
 
 
-def run(main: Callable) -> None:
+def run_driver(main: Callable) -> None:
     """``absl.app.run(main)`` with the conventions above; ``main`` returns the exit status."""
-    from absl import app
-
     def quiet_main(argv):
-        from absl import flags
-
         import_tensorflow_quietly(flags.FLAGS["verbose"].value if "verbose" in flags.FLAGS else False)
         return main(argv)
 
@@ -79,8 +75,6 @@ def run(main: Callable) -> None:
 
 def run_experiment(body: Callable[[], object]) -> int:
     """Runs ``body()`` and maps its outcome to an exit status (0, 2 or 130)."""
-    from absl import flags
-
     try:
         with log_to_stderr("verbose" in flags.FLAGS and flags.FLAGS["verbose"].value):
             body()

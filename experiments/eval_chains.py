@@ -6,7 +6,7 @@ is written here independently, for evaluation only, in numpy + OpenCV + PIL
 with no code shared with faceres_tf/data/degradations.py: the same GFPGAN
 order and ranges (read from the model's DataConfig) but other kernels and
 random choices, so a model that learned one implementation rather than
-degradations scores worse on it (issue 19; docs/method.md §7.1).
+degradations scores worse on it (docs/method.md §7.1).
 
 Per image, with a numpy Generator seeded by (CV2_SEED, d, image index):
 
@@ -36,8 +36,14 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
+from pathlib import Path
 
+import cv2
 import numpy as np
+from PIL import Image
+
+from experiments.evalset import EvalSet, build_eval_set, eval_faces
+from faceres_tf.data.faces import load_face
 
 CHAINS = ("train", "cv2")
 CV2_SEED = 20261202  # base seed of the cv2 chain's evaluation draws [ours]
@@ -121,8 +127,6 @@ def degrade(image: np.ndarray, rng: np.random.Generator, data) -> np.ndarray:
 
 def anisotropic_kernel(size: int, sigma_x: float, sigma_y: float, theta: float) -> np.ndarray:
     """A (size, size) float32 Gaussian kernel built by cv2, rotated by theta; sums to 1."""
-    import cv2
-
     k = (cv2.getGaussianKernel(size, sigma_y) @ cv2.getGaussianKernel(size, sigma_x).T)
     c = (size - 1) / 2.0
     m = cv2.getRotationMatrix2D((c, c), math.degrees(theta), 1.0)
@@ -132,8 +136,6 @@ def anisotropic_kernel(size: int, sigma_x: float, sigma_y: float, theta: float) 
 
 
 def blur(x: np.ndarray, p: dict) -> np.ndarray:
-    import cv2
-
     k, border = p["kernel"], cv2.BORDER_REFLECT_101
     if p["blur_iso"]:
         return cv2.GaussianBlur(x, (k, k), p["sigma_x"], sigmaY=p["sigma_x"], borderType=border)
@@ -143,9 +145,6 @@ def blur(x: np.ndarray, p: dict) -> np.ndarray:
 
 def resize(x: np.ndarray, size: tuple, method: str) -> np.ndarray:
     """float32 (H, W, 3) -> (size[1], size[0], 3) by ``method`` (one of RESIZERS)."""
-    import cv2
-    from PIL import Image
-
     lib, name = method.split("_", 1)
     if lib == "cv2":
         flag = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC,
@@ -172,9 +171,6 @@ def add_noise(x: np.ndarray, kind: str, sigma: float, rng: np.random.Generator) 
 
 def jpeg(x: np.ndarray, quality: int, by: str) -> np.ndarray:
     """JPEG round trip of uint8 RGB ``x`` at ``quality`` by cv2 or PIL."""
-    import cv2
-    from PIL import Image
-
     if by == "cv2":
         ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(x[..., ::-1]),
                                [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
@@ -190,11 +186,6 @@ def jpeg(x: np.ndarray, quality: int, by: str) -> np.ndarray:
 def build_cv2_eval_set(cfg, eval_dir, num_degradations: int = 3, num_faces: int | None = None):
     """:class:`~experiments.evalset.EvalSet` of the cv2 chain at ``cfg.model.resolution``
     with ``cfg.data``'s ranges (use :func:`config_at` for another resolution)."""
-    from pathlib import Path
-
-    from experiments.evalset import EvalSet, eval_faces
-    from faceres_tf.data.image_io import load_face
-
     r = int(cfg.model.resolution)
     paths = eval_faces(eval_dir, num_faces)
     target = np.stack([load_face(p, r) for p in paths])
@@ -208,8 +199,6 @@ def build_cv2_eval_set(cfg, eval_dir, num_degradations: int = 3, num_faces: int 
 def build_chain_eval_set(chain: str, cfg, eval_dir, num_degradations: int = 3,
                          num_faces: int | None = None):
     """The evaluation set of ``chain`` ("train" or "cv2") for ``cfg``."""
-    from experiments.evalset import build_eval_set
-
     if chain == "train":
         return build_eval_set(cfg, eval_dir, num_degradations, num_faces)
     if chain == "cv2":

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from experiments.cli import UserError
+from faceres_tf.data.faces import DataError, list_faces, load_face, scan_images
+from faceres_tf.image_io import float_to_uint8, write_image
 
 EVAL_SEED = 20220601  # base seed of the evaluation degradations [ours]
 ZERO_NOISE = -1
@@ -64,12 +66,10 @@ def eval_faces(eval_dir, num_faces: int | None = None) -> list:
 
     Raises :class:`UserError` when the folder is missing or holds no images.
     """
-    from faceres_tf.data.image_io import DataError, list_images, scan_images
-
     if not Path(eval_dir).is_dir():
         raise UserError(f"--eval_dir {eval_dir} is not a folder of ground-truth faces.")
     try:
-        paths = scan_images(list_images(eval_dir), folder=eval_dir).valid
+        paths = scan_images(list_faces(eval_dir), folder=eval_dir).valid
     except DataError as e:
         raise UserError(e) from None
     if not paths:
@@ -100,11 +100,9 @@ def build_eval_set(cfg, eval_dir, num_degradations: int = 3, num_faces: int | No
 
 
 def _given_inputs(gt_paths, eval_dir, lq_dir, r) -> EvalSet:
-    from faceres_tf.data.image_io import list_images, load_face, scan_images
-
     if not Path(lq_dir).is_dir():
         raise UserError(f"--lq_dir {lq_dir} is not a folder of degraded inputs.")
-    lq = {Path(p).stem: p for p in scan_images(list_images(lq_dir), folder=lq_dir).valid}
+    lq = {Path(p).stem: p for p in scan_images(list_faces(lq_dir), folder=lq_dir).valid}
     pairs = [(Path(p).stem, p, lq[Path(p).stem]) for p in gt_paths if Path(p).stem in lq]
     if not pairs:
         raise UserError(f"{lq_dir} and {eval_dir} share no file stems; name each degraded "
@@ -116,7 +114,7 @@ def _given_inputs(gt_paths, eval_dir, lq_dir, r) -> EvalSet:
 
 
 def _degrade_folder(cfg, folder, eval_dir, gt_paths, num_degradations, r) -> EvalSet:
-    from faceres_tf.data import make_dataset
+    from faceres_tf.data import make_dataset  # loads TensorFlow: only once the flags are parsed
 
     stems = [Path(p).stem for p in gt_paths]
     degraded, target = [], None
@@ -160,8 +158,6 @@ def draw_seeds(draw: int, num_inputs: int) -> np.ndarray:
 
 def restore(generator, evalset: EvalSet, draw: int = ZERO_NOISE, batch_size: int = 16):
     """Restores every input with the seeds of ``draw``: uint8 (D, N, R, R, 3)."""
-    from faceres_tf.image_io import float_to_uint8
-
     x = evalset.flat_degraded
     seeds = draw_seeds(draw, len(x))
     out = []
@@ -175,16 +171,12 @@ def restore(generator, evalset: EvalSet, draw: int = ZERO_NOISE, batch_size: int
 # ----------------------------------------------------------------------------- files
 def write_pngs(folder, names, images) -> Path:
     """Writes uint8 ``images`` (or [-1, 1] floats) as ``folder/<name>.png``."""
-    from PIL import Image
-
-    from faceres_tf.image_io import float_to_uint8
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     arr = np.asarray(images)
     arr = arr if arr.dtype == np.uint8 else float_to_uint8(arr)
     for n, im in zip(names, arr.reshape((-1,) + arr.shape[-3:])):
-        Image.fromarray(im).save(folder / f"{n}.png")
+        write_image(folder / f"{n}.png", im, overwrite=True)
     return folder
 
 

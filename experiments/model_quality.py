@@ -43,7 +43,8 @@ from experiments.cli import UserError
 from experiments.eval_chains import CHAINS, build_chain_eval_set, config_at, describe_ranges
 from experiments.evalset import build_eval_set, restore
 from experiments.scoring import Scorer
-from faceres_tf import presets
+from faceres_tf import presets, pretrained
+from faceres_tf.image_io import float_to_uint8
 
 options.define_workdir_flag()
 options.define_eval_flags()
@@ -84,14 +85,12 @@ def summary(score) -> dict:
 def load_model(model: str | None, run_dir: str | None, checkpoint: str | None = None):
     """(generator, config, description) of a bundled model or a run's EMA generator."""
     if run_dir:
-        from faceres_tf.training import load_generator
+        from faceres_tf.training import load_generator  # loads TensorFlow: only once the flags are parsed
 
         if not (Path(run_dir) / "config.json").is_file():
             raise UserError(f"--run_dir {run_dir}: no config.json (not a training run directory)")
         generator, cfg = load_generator(run_dir, checkpoint=checkpoint)
         return generator, cfg, f"run {run_dir}" + (f" ({Path(checkpoint).name})" if checkpoint else "")
-    from faceres_tf import pretrained
-
     name = model or pretrained.DEFAULT_MODEL
     try:
         generator = pretrained.load_pretrained(name)
@@ -104,8 +103,6 @@ def default_workdir(model: str | None, run_dir: str | None) -> str:
     """``runs/quality_<model or run name>``: where results go without --workdir."""
     if run_dir:
         return f"runs/quality_{Path(run_dir).resolve().name}"
-    from faceres_tf import pretrained
-
     return f"runs/quality_{model or pretrained.DEFAULT_MODEL}"
 
 
@@ -155,7 +152,7 @@ def evaluate(opts, flags_, progress) -> dict:
             progress(f"{label}: degrading the faces of {opts.eval_dir}")
             evalset = build_chain_eval_set(chain, cfg_r, opts.eval_dir, opts.num_eval_degradations,
                                            opts.num_eval_faces)
-            scorer = Scorer(opts, _uint8(evalset.target), embedder=embedder)
+            scorer = Scorer(opts, float_to_uint8(evalset.target), embedder=embedder)
             entry, sample = quality.score_evaluation(generator, r0, evalset, scorer,
                                                      opts.num_noise_seeds, progress, label)
             embedder = embedder or scorer.identity_embedder()[0]
@@ -177,14 +174,10 @@ def evaluate(opts, flags_, progress) -> dict:
     return result
 
 
-def _uint8(x):
-    from faceres_tf.image_io import float_to_uint8
-
-    return float_to_uint8(x)
 
 
 def _grids(workdir: Path, evalset, sample, chain: str, size: int, first: bool) -> None:
-    rows = [[_uint8(evalset.degraded[0, i]), sample[0, i], _uint8(evalset.target[i])]
+    rows = [[float_to_uint8(evalset.degraded[0, i]), sample[0, i], float_to_uint8(evalset.target[i])]
             for i in range(min(GRID_FACES, evalset.num_faces))]
     names = [f"quality_grid_{chain}_{size}.png"] + (["quality_grid.png"] if first else [])
     for name in names:
@@ -197,7 +190,7 @@ def _write(workdir: Path, result: dict, opts) -> None:
 
 
 def learning_curve(opts, flags_) -> list:
-    import tensorflow as tf
+    import tensorflow as tf  # loads TensorFlow: only once the flags are parsed
 
     run_dir = Path(flags_.run_dir)
     state = tf.train.get_checkpoint_state(str(run_dir / "checkpoints"))
@@ -208,8 +201,8 @@ def learning_curve(opts, flags_) -> list:
     evalset = build_eval_set(cfg, opts.eval_dir, opts.num_eval_degradations, opts.num_eval_faces)
     workdir = Path(opts.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    scorer = Scorer(opts, _uint8(evalset.target))
-    base = summary(scorer.score(_uint8(evalset.degraded)))
+    scorer = Scorer(opts, float_to_uint8(evalset.target))
+    base = summary(scorer.score(float_to_uint8(evalset.degraded)))
     rows = []
     for path in sorted(paths, key=lambda p: int(p.rsplit("-", 1)[-1])):
         step = int(path.rsplit("-", 1)[-1])
@@ -299,4 +292,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run_driver(main)

@@ -87,7 +87,7 @@ def run_experiment(opts: options.ExpOptions, skips=(0, 1, 2, 4, 6),
 
 def _draws(run_dir, evalset: EvalSet, num_draws: int, use_ema: bool = True) -> list:
     """S restorations, uint8 (D, N, R, R, 3) each, also written as PNGs."""
-    from faceres_tf.training import load_generator
+    from faceres_tf.training import load_generator  # loads TensorFlow: only once the flags are parsed
 
     generator, _ = load_generator(run_dir, use_ema=use_ema)
     draws = [restore(generator, evalset, s) for s in range(num_draws)]
@@ -199,4 +199,4 @@ main = sweep_main(run_experiment, "skips", options.int_list)
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run_driver(main)

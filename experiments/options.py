@@ -26,7 +26,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from absl import flags
+
 from experiments.cli import UserError
+from faceres_tf.config import override
 from faceres_tf.config_ranges import PERCEPTUAL_NETWORKS
 from faceres_tf.metrics.scorer import ALL_METRICS
 from faceres_tf.run_config import STRATEGIES, resolve_config
@@ -53,8 +56,6 @@ def _once(group):
 @_once
 def define_common_flags() -> None:
     """Flags every driver has (see :mod:`faceres_tf.cli`)."""
-    from absl import flags
-
     flags.DEFINE_bool("verbose", False, "Show TensorFlow's own log (hidden by default).")
 
 
@@ -63,30 +64,22 @@ define_common_flags()
 
 @_once
 def define_workdir_flag() -> None:
-    from absl import flags
-
     flags.DEFINE_string("workdir", None, "Required. Where the runs and results go.")
 
 
 @_once
 def define_quiet_flag() -> None:
-    from absl import flags
-
     flags.DEFINE_bool("quiet", False, "No progress bar or progress lines on stderr.")
 
 
 @_once
 def define_overwrite_flag() -> None:
-    from absl import flags
-
     flags.DEFINE_bool("overwrite", False, "Replace this command's earlier outputs (never other "
                       "files); without it, existing outputs are an error.")
 
 
 @_once
 def define_training_flags() -> None:
-    from absl import flags
-
     define_workdir_flag()
     flags.DEFINE_string("preset", "tiny", "Named preset (faceres_tf.presets.names()).")
     flags.DEFINE_string("data_dir", None, "Training faces: a folder of images or TFRecord shards "
@@ -107,8 +100,6 @@ def define_training_flags() -> None:
 
 @_once
 def define_ema_flag() -> None:
-    from absl import flags
-
     flags.DEFINE_bool("ema", True, "Use the EMA generator (default); --noema uses the raw one "
                       "(e.g. short runs whose EMA still averages in the random initialisation: "
                       "after t images its weight is 0.5^(t / half-life)).")
@@ -116,8 +107,6 @@ def define_ema_flag() -> None:
 
 @_once
 def define_run_dir_flag() -> None:
-    from absl import flags
-
     flags.DEFINE_string("run_dir", None, "A trained run (directory of faceres-train) to "
                         "evaluate.")
 
@@ -125,8 +114,6 @@ def define_run_dir_flag() -> None:
 @_once
 def define_eval_flags() -> None:
     """The evaluation protocol of the table drivers (docs/method.md §7)."""
-    from absl import flags
-
     flags.DEFINE_string("eval_dir", "data/val", "Ground-truth faces the variants are evaluated on.")
     flags.DEFINE_integer("num_eval_faces", None, "Use only the first N faces of --eval_dir "
                          "(sorted by name); default: all. Evaluation cost grows with N.")
@@ -149,8 +136,6 @@ def define_eval_flags() -> None:
 
 @_once
 def define_skips_flag() -> None:
-    from absl import flags
-
     flags.DEFINE_list("skips", ["0", "1", "2", "4", "6"],
                       "Values of model.num_skips to compare (Table 6).")
 
@@ -203,8 +188,6 @@ class ExpOptions:
 
 def options_from_flags() -> ExpOptions:
     """The parsed flags of a table driver as :class:`ExpOptions` (checked)."""
-    from absl import flags
-
     f = flags.FLAGS
     opts = ExpOptions(
         workdir=f.workdir, preset=f.preset, data_dir=f.data_dir, eval_dir=f.eval_dir,
@@ -254,8 +237,6 @@ def base_config(opts: ExpOptions):
 
 def variant_config(cfg, updates: dict, seed: int):
     """``cfg`` with a variant's updates and training seed ``seed``."""
-    from faceres_tf.config import override
-
     try:
         return override(cfg, dict(updates, **{"train.seed": seed}))
     except ValueError as e:

@@ -21,6 +21,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from absl import flags
+
+from experiments import cli, options
+from faceres_tf import image_io
+from faceres_tf.face import alignment, paste_back
+from faceres_tf.face.detection import FaceDetector
+from faceres_tf.face.pipeline import FacePipeline
+from faceres_tf.image_io import read_image
 
 
 def _region(det, shape, margin: float = 0.35):
@@ -32,8 +40,6 @@ def _region(det, shape, margin: float = 0.35):
 
 
 def _mask_in_photo(face, shape):
-    from faceres_tf.face import alignment, paste_back
-
     mask = face.mask if face.mask is not None else paste_back.feather_mask(face.crop.shape[0])
     inv = alignment.invert(face.matrix)
     m = alignment.warp_affine(mask, inv, (shape[1], shape[0]), cv2.INTER_LINEAR, cv2.BORDER_CONSTANT, 0)
@@ -41,8 +47,6 @@ def _mask_in_photo(face, shape):
 
 
 def rows_for_photo(path: Path, pipeline, max_faces: int, row_height: int) -> list:
-    from faceres_tf.image_io import read_image
-
     job = pipeline.prepare(read_image(path))
     pipeline.restore([job])
     landmark = pipeline.compose(job)
@@ -70,10 +74,7 @@ def stack_rows(rows: list) -> np.ndarray:
 
 
 def make_grid(input_dir: str, out: Path, model: str | None, faces: int, row_height: int) -> int:
-    from faceres_tf import image_io
-    from faceres_tf.face.detection import FaceDetector
-    from faceres_tf.face.generator_runner import GeneratorRunner
-    from faceres_tf.face.pipeline import FacePipeline
+    from faceres_tf.face.generator_runner import GeneratorRunner  # loads TensorFlow: only once the flags are parsed
 
     photos, _ = image_io.list_images(input_dir)
     pipeline = FacePipeline(GeneratorRunner.from_pretrained(model), FaceDetector(), seeds=(0,))
@@ -87,11 +88,6 @@ def make_grid(input_dir: str, out: Path, model: str | None, faces: int, row_heig
 
 
 def main(argv):
-    from absl import flags
-
-    from experiments import cli
-    from faceres_tf import image_io
-
     f = flags.FLAGS
 
     def body():
@@ -108,10 +104,6 @@ def main(argv):
 
 
 def _define_flags():
-    from absl import flags
-
-    from experiments import options
-
     options.define_workdir_flag()
     flags.DEFINE_string("input", None, "Required. Folder of whole photos.", short_name="i")
     flags.DEFINE_string("bundle", None, "Bundled model (default: faceres_tf.pretrained.DEFAULT_MODEL).")
@@ -124,4 +116,4 @@ if __name__ == "__main__":
     from experiments import cli
 
     _define_flags()
-    cli.run(main)
+    cli.run_driver(main)

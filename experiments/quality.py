@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
+import cv2
 import numpy as np
 
 from experiments import reports
 from experiments.evalset import ZERO_NOISE, draw_seeds
+from faceres_tf.image_io import float_to_uint8, list_images, read_image, uint8_to_float
+from faceres_tf.metrics.detail import detail_ratio, laplacian_energy
+from faceres_tf.metrics.no_reference import BrisqueUnavailable, brisque_scores
+from faceres_tf.metrics.scorer import MetricUnavailable, load_network, score_set
 
 FIELDS = ("psnr", "ssim", "id_dist", "iprecision", "irecall", "detail")
 HEADERS = ("PSNR↑", "SSIM↑", "identity dist.↓", "iPrecision↑", "iRecall↑", "detail (GT = 1)")
@@ -56,8 +62,6 @@ def identity_embedder(opts, progress):
     (not requested, or unavailable: the Scorer then records why)."""
     if "ipr" not in opts.metrics or opts.id_net == "none":
         return None
-    from faceres_tf.metrics.scorer import MetricUnavailable, load_network
-
     try:
         return ProgressEmbedder(load_network("ipr", id_net=opts.id_net, id_weights=opts.id_weights),
                                 progress)
@@ -67,8 +71,6 @@ def identity_embedder(opts, progress):
 
 def resize_images(x: np.ndarray, size: int) -> np.ndarray:
     """(N, H, W, 3) images (uint8 or float) -> (N, size, size, 3), same dtype."""
-    import cv2
-
     if x.shape[1] == size:
         return x
     interp = cv2.INTER_AREA if x.shape[1] > size else cv2.INTER_CUBIC
@@ -79,8 +81,6 @@ def resize_images(x: np.ndarray, size: int) -> np.ndarray:
 def run_generator(generator, x: np.ndarray, seeds: np.ndarray, batch_size: int = 16,
                   progress=None, label: str = "") -> np.ndarray:
     """float [-1, 1] (N, R0, R0, 3) -> uint8 restorations, in batches."""
-    from faceres_tf.image_io import float_to_uint8
-
     out, step = [], max(1, len(x) // 4)
     for i in range(0, len(x), batch_size):
         y = generator({"image": x[i:i + batch_size], "noise_seed": seeds[i:i + batch_size]},
@@ -114,8 +114,6 @@ def identity_distance(score) -> float | None:
 
 def summary(scorer, images: np.ndarray) -> dict:
     """The FIELDS of uint8 ``images`` (D, N, R, R, 3) against the scorer's targets."""
-    from faceres_tf.metrics.detail import detail_ratio
-
     score = scorer.score(images)
     out = {k: score.value(k) for k in ("psnr", "ssim", "iprecision", "irecall")}
     out["id_dist"] = identity_distance(score)
@@ -136,8 +134,6 @@ def score_evaluation(generator, model_resolution: int, evalset, scorer, num_nois
                      progress, label: str) -> tuple:
     """Scores the degraded inputs, the zero-noise restorations and ``num_noise_seeds``
     noise draws: ``(entry, images of draw 0 or zero noise)``."""
-    from faceres_tf.image_io import float_to_uint8
-
     progress(f"{label}: scoring the {len(evalset)} degraded inputs")
     entry = {"input": summary(scorer, float_to_uint8(evalset.degraded))}
     sample = restore_at(generator, evalset, model_resolution, ZERO_NOISE, progress,
@@ -162,9 +158,6 @@ def resize_ceiling(target: np.ndarray, model_resolution: int) -> dict | None:
     """PSNR, SSIM and detail of the uint8 ground truth (N, R, R, 3) resized to the
     model's resolution and back: what a perfect restoration at that resolution
     scores at R (None when R is the model's resolution)."""
-    from faceres_tf.metrics.detail import detail_ratio
-    from faceres_tf.metrics.scorer import score_set
-
     if target.shape[1] == model_resolution:
         return None
     back = resize_images(resize_images(target, model_resolution), target.shape[1])
@@ -187,16 +180,11 @@ def real_lq(generator, resolution: int, folder, grid_path, grid_count: int) -> d
     writes the first ``grid_count`` as a grid (input | restored) and returns
     BRISQUE and Laplacian energy means of input and restored (None when the
     folder holds no images)."""
-    from pathlib import Path
-
-    from faceres_tf.image_io import list_images, read_image
-    from faceres_tf.image_io import uint8_to_float as from_uint8
-
     paths = list_images(folder).images if Path(folder).is_dir() else []
     if not paths:
         return None
     faces = resize_images_list([read_image(p).rgb for p in paths], resolution)
-    restored = run_generator(generator, from_uint8(faces), np.zeros(len(faces), np.int32))
+    restored = run_generator(generator, uint8_to_float(faces), np.zeros(len(faces), np.int32))
     reports.save_labeled_grid(grid_path, [[f, o] for f, o in zip(faces[:grid_count],
                                                                  restored[:grid_count])],
                               ["input", "restored"])
@@ -210,9 +198,6 @@ def resize_images_list(images: list, size: int) -> np.ndarray:
 def nr_scores(faces: np.ndarray, restored: np.ndarray) -> dict:
     """No-reference means of input and restored: BRISQUE (None, with the
     reason, if the package is missing) and Laplacian energy."""
-    from faceres_tf.metrics.detail import laplacian_energy
-    from faceres_tf.metrics.no_reference import BrisqueUnavailable, brisque_scores
-
     out = {"laplacian_energy_input": float(laplacian_energy(faces).mean()),
            "laplacian_energy_restored": float(laplacian_energy(restored).mean())}
     try:

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
+from PIL import Image, ImageDraw
+
+from faceres_tf.image_io import float_to_uint8, write_image
 
 PAPER_NOTE = ("paper (quoted): numbers copied from the paper's appendix (RDFR, CVPR 2022), "
               "measured by the authors with their 512 px models on their test set; not "
@@ -91,7 +94,7 @@ def header_lines(title: str, cfg, opts, evalset=None, extra: Iterable[str] = (),
                  protocol: str | None = None) -> list:
     """Title and the facts a reader needs to reproduce the table. ``protocol``
     replaces :func:`protocol_line` for tables with other columns."""
-    from faceres_tf.training.run_dir import git_commit
+    from faceres_tf.training.run_dir import git_commit  # loads TensorFlow: only once the flags are parsed
 
     lines = [f"# {title}", "",
              f"- preset: `{cfg.name}` ({cfg.model.resolution} px, batch {cfg.train.batch_size}, "
@@ -151,8 +154,6 @@ def collect_na(scores: Iterable, keys: Sequence[str], na: dict | None = None) ->
 
 # ----------------------------------------------------------------------------- figures
 def _label_strip(width: int, text: str, height: int = 14) -> np.ndarray:
-    from PIL import Image, ImageDraw
-
     im = Image.new("RGB", (width, height), (255, 255, 255))
     ImageDraw.Draw(im).text((2, 1), text, fill=(0, 0, 0))
     return np.asarray(im)
@@ -162,10 +163,6 @@ def save_labeled_grid(path, rows: Sequence[Sequence[np.ndarray]], col_labels: Se
                       row_labels: Sequence[str] | None = None) -> Path:
     """A grid of equal-size images ([-1, 1] float or uint8 HxWx3) with column
     headers (and optional row labels above each row)."""
-    from PIL import Image
-
-    from faceres_tf.image_io import float_to_uint8
-
     cells = [[im if im.dtype == np.uint8 else float_to_uint8(im) for im in row] for row in rows]
     h, w = cells[0][0].shape[:2]
     cw = max(w, 64)  # room for a label
@@ -185,7 +182,7 @@ def save_labeled_grid(path, rows: Sequence[Sequence[np.ndarray]], col_labels: Se
         body.append(line)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.concatenate(body, axis=0)).save(path)
+    write_image(path, np.concatenate(body, axis=0), overwrite=True)
     return path
 
 

@@ -62,7 +62,7 @@ def prepare_evaluation(opts, cfg, lq_dir=None) -> tuple:
 def evaluate_run(run_dir, evalset: EvalSet, scorer: Scorer, num_noise_seeds: int,
                  use_ema: bool = True) -> RunEval:
     """Restores and scores ``evalset`` with ``run_dir``'s EMA (or raw) generator (see module doc)."""
-    from faceres_tf.training import load_generator
+    from faceres_tf.training import load_generator  # loads TensorFlow: only once the flags are parsed
 
     generator, _ = load_generator(run_dir, use_ema=use_ema)
     out_dir = Path(run_dir) / "eval"

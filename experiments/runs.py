@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import time
 from pathlib import Path
 
 from experiments.cli import Interrupted, UserError
-from experiments.options import ExpOptions
+from experiments.options import ExpOptions, variant_config
+from faceres_tf.config import Config
 from faceres_tf.run_config import check_perceptual_weights
 
 
@@ -41,15 +41,13 @@ def skip_variant_name(n: int) -> str:
     return f"skips{n}"
 
 
-def checkpoint_step(run_dir) -> int:
-    """Step of the latest checkpoint ``run_dir/checkpoints/ckpt-<step>`` (0 if none)."""
-    import tensorflow as tf
+def latest_step(run_dir) -> int:
+    """Step of the newest usable checkpoint of ``run_dir`` (0 if none), found the
+    way training finds it: from the checkpoint files, not the index file
+    (:func:`faceres_tf.training.checkpoint.latest_checkpoint`)."""
+    from faceres_tf.training import checkpoint as ckpt_lib  # loads TensorFlow: only once the flags are parsed
 
-    latest = tf.train.latest_checkpoint(str(Path(run_dir) / "checkpoints"))
-    if not latest:
-        return 0
-    m = re.search(r"ckpt-(\d+)$", latest)
-    return int(m.group(1)) if m else 0
+    return ckpt_lib.checkpoint_step(ckpt_lib.latest_checkpoint(Path(run_dir) / "checkpoints"))
 
 
 def comparable(config: dict) -> dict:
@@ -82,8 +80,6 @@ class Run:
 
 def plan_run(variant: str, seed: int, cfg, workdir) -> Run:
     """Checks ``WORKDIR/<variant>/seed<seed>`` against ``cfg``; writes nothing."""
-    from faceres_tf.config import Config
-
     run_dir = run_dir_of(workdir, variant, seed)
     saved_path = run_dir / "config.json"
     if saved_path.is_file():
@@ -92,14 +88,12 @@ def plan_run(variant: str, seed: int, cfg, workdir) -> Run:
             raise UserError(
                 f"{run_dir} holds a run with a different configuration than variant {variant} "
                 f"(model/data/loss differ); use another --workdir or delete {run_dir}.")
-    return Run(variant, seed, cfg, run_dir, checkpoint_step(run_dir) if run_dir.is_dir() else 0)
+    return Run(variant, seed, cfg, run_dir, latest_step(run_dir) if run_dir.is_dir() else 0)
 
 
 def plan_variants(variants, cfg0, workdir, seeds) -> dict:
     """{variant name: [Run of each training seed]} for the variants that can
     run (``variant.skipped`` is None); checks them all before anything is written."""
-    from experiments.options import variant_config
-
     plans = {v.name: [plan_run(v.name, s, variant_config(cfg0, v.updates, s), workdir)
                       for s in seeds] for v in variants if v.skipped is None}
     check_trainable(run for runs in plans.values() for run in runs)
@@ -146,7 +140,7 @@ class RunKeeper:
             print(f"reusing finished run {run.run_dir} (step {run.done_step} >= {run.steps})",
                   flush=True)
             return {"run_dir": str(run.run_dir), "step": run.done_step, "reused": True}
-        from faceres_tf.training import train
+        from faceres_tf.training import train  # loads TensorFlow: only once the flags are parsed
 
         print(f"training {run.run_dir}: step {run.done_step} -> {run.steps}", flush=True)
         t0 = time.time()

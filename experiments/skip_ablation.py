@@ -77,4 +77,4 @@ main = sweep_main(run_experiment, "skips", options.int_list)
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run_driver(main)

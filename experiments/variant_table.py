@@ -22,6 +22,8 @@ import shutil
 from pathlib import Path
 from typing import Callable, Sequence
 
+from absl import flags
+
 from experiments import cli, options, reports
 from experiments.options import ExpOptions, base_config
 from experiments.run_eval import evaluate_run, prepare_evaluation, summarize
@@ -52,8 +54,6 @@ def sweep_main(run_experiment: Callable, flag: str, parse: Callable) -> Callable
     """The absl ``main`` of a sweep driver: ``run_experiment(options, values)`` with
     ``values = parse(FLAGS.<flag>, flag)`` (e.g. :func:`~experiments.options.int_list`),
     under the :func:`experiments.cli.run_experiment` conventions."""
-    from absl import flags
-
     def main(argv):
         del argv
         return cli.run_experiment(lambda: run_experiment(

@@ -20,15 +20,20 @@ from __future__ import annotations
 
 import functools
 
+import cv2
 import numpy as np
+
+from faceres_tf import cli
+from faceres_tf.face.detection import FaceDetector
+from faceres_tf.face.pipeline import FaceJob, FacePipeline, PhotoJob
+from faceres_tf.image_io import LoadedImage
 
 
 @functools.lru_cache(maxsize=4)
 def _runner(model: str | None, checkpoint: str | None):
-    from faceres_tf import cli
+    cli.import_tensorflow_quietly()  # before the first TensorFlow import: no C++ start-up lines
     from faceres_tf.face.generator_runner import GeneratorRunner
 
-    cli.import_tensorflow_quietly()
     if checkpoint:
         return GeneratorRunner.from_checkpoint(checkpoint)
     return GeneratorRunner.from_pretrained(model)
@@ -36,14 +41,10 @@ def _runner(model: str | None, checkpoint: str | None):
 
 @functools.lru_cache(maxsize=1)
 def _detector():
-    from faceres_tf.face.detection import FaceDetector
-
     return FaceDetector()
 
 
 def _pipeline(model, checkpoint, fidelity, seed, aligned, **options):
-    from faceres_tf.face.pipeline import FacePipeline
-
     runner = _runner(model, checkpoint).set_fidelity(fidelity)
     return FacePipeline(runner, None if aligned else _detector(), aligned=aligned, seeds=(int(seed),),
                         **options)
@@ -79,8 +80,6 @@ def restore_image(image, *, model: str | None = None, checkpoint: str | None = N
         ``confidence``, ``landmarks`` (5, 2), ``crop`` (the aligned input face)
         and ``restored`` (the aligned restored face), both uint8 (R, R, 3).
     """
-    from faceres_tf.image_io import LoadedImage
-
     rgb = _as_uint8_rgb(image, "image", 3)
     pipeline = _pipeline(model, checkpoint, fidelity, seed, False, upscale=upscale,
                          only_center_face=only_center_face, color_correction=color_correction, mask=mask,
@@ -104,8 +103,6 @@ def restore_faces(faces, *, model: str | None = None, checkpoint: str | None = N
     Returns:
         uint8 (N, S, S, 3) RGB.
     """
-    import cv2
-
     batch = _as_uint8_rgb(faces, "faces", 4)
     pipeline = _pipeline(model, checkpoint, fidelity, seed, True, color_correction=color_correction)
     r, size = pipeline.resolution, batch.shape[1:3]
@@ -113,8 +110,6 @@ def restore_faces(faces, *, model: str | None = None, checkpoint: str | None = N
         raise ValueError(f"faces must be square, got {size[1]}x{size[0]}")
     crops = [f if size == (r, r) else cv2.resize(f, (r, r), interpolation=cv2.INTER_AREA if size[0] > r
                                                    else cv2.INTER_CUBIC) for f in batch]
-    from faceres_tf.face.pipeline import FaceJob, PhotoJob
-
     jobs = [PhotoJob(image=None, faces=[FaceJob(crop=c)], skipped=[]) for c in crops]
     pipeline.restore(jobs)
     out = [j.faces[0].restored[0] for j in jobs]

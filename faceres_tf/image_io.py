@@ -41,12 +41,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import os
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 from typing import NamedTuple
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -183,8 +186,6 @@ def _pillow_pixels(img: Image.Image, notes: list) -> np.ndarray:
 
 def _opencv_pixels(path: str, notes: list) -> np.ndarray:
     """High-bit-depth file -> uint8 (H, W, 3) through OpenCV (exact 16-bit values)."""
-    import cv2
-
     img = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None or img.size == 0:
         raise ImageReadError(f"{path}: OpenCV could not decode this high-bit-depth image; "
@@ -295,8 +296,6 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, overwrite: bool = Fals
     any failure, Ctrl-C included, so no half file is ever left. Non-ASCII
     paths work. A full disk raises :class:`DiskFullError` ("no space left").
     """
-    import cv2
-
     path = Path(path)
     if path.exists() and not overwrite:
         return False
@@ -313,9 +312,6 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, overwrite: bool = Fals
 
 def write_bytes_atomically(path: Path, data: bytes) -> None:
     """``data`` -> ``path`` through a unique temporary + rename (see :func:`write_image`)."""
-    import errno
-    import tempfile
-
     fd, tmp = tempfile.mkstemp(prefix="." + _clip_utf8(path.name, 60) + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -50,10 +50,17 @@ import math
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
 from faceres_tf import cli, image_io
 from faceres_tf.config_ranges import PRECISION_CHOICES
 from faceres_tf.errors import UserError
+from faceres_tf.face import face_mask, video
 from faceres_tf.face import outputs as out_files
+from faceres_tf.face.detection import FaceDetector
+from faceres_tf.face.pipeline import FacePipeline
+from faceres_tf.face.restore_run import PhotoBatcher, Restorer, RunStats, StopRun
+from faceres_tf.pretrained import DEFAULT_MODEL
 
 INT32_MAX = 2**31 - 1
 UPSCALE_RANGE = (0.1, 16.0)
@@ -61,8 +68,6 @@ VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv")
 
 
 def _default_model_help() -> str:
-    from faceres_tf.pretrained import DEFAULT_MODEL
-
     return (f"bundled model name (the default when neither --checkpoint nor --saved_model is given: "
             f"{DEFAULT_MODEL}); only weights are read")
 
@@ -176,6 +181,8 @@ def find_inputs(in_path: Path, out_root: Path, say) -> dict:
 def _load_runner(args):
     """The generator runner of ``--model`` / ``--checkpoint`` / ``--saved_model``
     at ``--fidelity`` (:class:`ModelLoadError`, a UserError, when it cannot)."""
+    # The command boundary: this module imports TensorFlow only here, after
+    # cli.import_tensorflow_quietly (so --help and argument errors stay fast and quiet).
     from faceres_tf.face.generator_runner import GeneratorRunner
 
     if args.saved_model:
@@ -192,13 +199,9 @@ def _load_runner(args):
 
 def build_pipeline(args, runner=None):
     """The model, the detector and the pipeline."""
-    from faceres_tf.face.pipeline import FacePipeline
-
     runner = runner or _load_runner(args)
     detector = None
     if not args.aligned:
-        from faceres_tf.face.detection import FaceDetector
-
         detector = FaceDetector(max_side=args.detection_max_side, threshold=min(0.8, args.min_confidence))
     return FacePipeline(
         runner, detector, aligned=args.aligned, seeds=[args.seed + k for k in range(args.num_samples)],
@@ -217,11 +220,6 @@ def _check_videos(names: dict, args) -> None:
 def restore_photos(args) -> int:
     """The command: checks, locks the output, loads the model, restores every
     input, prints the summary."""
-    from tqdm import tqdm
-
-    from faceres_tf.face import face_mask
-    from faceres_tf.face.restore_run import PhotoBatcher, Restorer, RunStats, StopRun
-
     def say(msg: str) -> None:
         tqdm.write(msg, file=sys.stderr)
 
@@ -256,8 +254,6 @@ def restore_photos(args) -> int:
 
 
 def _restore_video(path, name, pipeline, outputs, stats, args, say) -> None:
-    from faceres_tf.face import video
-
     video.restore_video_file(path, name, pipeline, outputs, stats, say, quiet=args.quiet)
 
 

@@ -1,4 +1,4 @@
-"""convert_lpips_weights loads .pth files without unpickling code (issue 12, defect 15).
+"""convert_lpips_weights loads .pth files without unpickling code.
 
 torch is not a dependency, so a stand-in module records how ``torch.load`` is
 called; a real pickle shows what ``weights_only=False`` would have run.

@@ -18,17 +18,16 @@ from PIL import Image
 from faceres_tf import presets
 from faceres_tf.data import (
     DataError,
-    ImageReadError,
     clean_dataset,
-    list_images,
+    list_faces,
     list_shards,
     load_face,
     load_validation_pairs,
     make_dataset,
     prepare_tfrecords,
-    read_image_rgb,
 )
 from faceres_tf.data import prepare as prepare_cli
+from faceres_tf.image_io import ImageReadError, read_rgb
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "data"
@@ -60,12 +59,12 @@ def _write_good(folder, n=4, side=48):
 
 
 # ------------------------------------------------------------------ listing
-def test_list_images_recursive_case_insensitive(tmp_path):
+def test_list_faces_recursive_case_insensitive(tmp_path):
     (tmp_path / "sub" / "deeper").mkdir(parents=True)
     for name in ["a.png", "b.JPG", "sub/c.jpeg", "sub/deeper/d.WebP", "e.bmp"]:
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "notes.txt").write_text("not an image")
-    got = [Path(p).relative_to(tmp_path.resolve()).as_posix() for p in list_images(tmp_path)]
+    got = [Path(p).relative_to(tmp_path.resolve()).as_posix() for p in list_faces(tmp_path)]
     assert got == sorted(["a.png", "b.JPG", "sub/c.jpeg", "sub/deeper/d.WebP", "e.bmp"])
 
 
@@ -73,38 +72,15 @@ def test_empty_and_missing_folder_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "readme.txt").write_text("x")
     with pytest.raises(DataError, match="empty"):
-        list_images(tmp_path / "empty")
+        list_faces(tmp_path / "empty")
     with pytest.raises(DataError, match="does not exist"):
         make_dataset(_cfg(), folder=tmp_path / "missing")
     with pytest.raises(DataError, match="empty"):
         make_dataset(_cfg(), folder=tmp_path / "empty")
 
 
-# --------------------------------------------------------------- decoding
-def test_read_image_conversions(tmp_path):
-    # 16-bit grayscale PNG: 65535 -> 255, 257*k -> k.
-    g16 = np.array([[0, 257 * 100], [65535, 257 * 7]], np.uint16)
-    cv2.imwrite(str(tmp_path / "g16.png"), g16)
-    out = read_image_rgb(tmp_path / "g16.png")
-    assert out.dtype == np.uint8 and out.shape == (2, 2, 3)
-    np.testing.assert_array_equal(out[..., 0], [[0, 100], [255, 7]])
-    # 16-bit colour PNG (cv2 writes BGR).
-    c16 = np.zeros((2, 2, 3), np.uint16)
-    c16[..., 2] = 65535  # red
-    cv2.imwrite(str(tmp_path / "c16.png"), c16)
-    out = read_image_rgb(tmp_path / "c16.png")
-    np.testing.assert_array_equal(out[0, 0], [255, 0, 0])
-    # RGBA: transparent pixels composite over white.
-    rgba = np.zeros((2, 2, 4), np.uint8)
-    rgba[0, 0] = [10, 20, 30, 255]
-    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
-    out = read_image_rgb(tmp_path / "rgba.png")
-    np.testing.assert_array_equal(out[0, 0], [10, 20, 30])
-    np.testing.assert_array_equal(out[1, 1], [255, 255, 255])
-    # Grayscale JPEG -> 3 equal channels.
-    Image.fromarray(np.full((8, 8), 90, np.uint8), "L").save(tmp_path / "g.jpg")
-    out = read_image_rgb(tmp_path / "g.jpg")
-    assert out.shape == (8, 8, 3) and (out[..., 0] == out[..., 2]).all()
+# --------------------------------------------------------------- reading faces
+def test_load_face_centre_crops_and_resizes(tmp_path):
     # Non-square: centre crop then resize.
     wide = np.zeros((20, 40, 3), np.uint8)
     wide[:, 10:30] = 200
@@ -145,7 +121,7 @@ def test_bad_files_are_skipped_with_one_warning_each(tmp_path, caplog):
     bad, odd = _write_bad_and_odd(folder)
     for name in bad:
         with pytest.raises(ImageReadError, match=name.replace(".", r"\.")):
-            read_image_rgb(folder / name)
+            read_rgb(folder / name)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="faceres_tf.data"):
         ds = make_dataset(_cfg(), split="val", batch_size=2, repeat=False, folder=folder)
@@ -265,9 +241,8 @@ def _shards(faces_dir, out, shard_size=2):
 
 def test_truncated_shard_is_named_and_skipped_and_images_beside_reported(faces_dir, tmp_path,
                                                                          caplog):
-    """Issue 12 defect 14: one truncated .tfrecord crashed training with a
-    DataLossError naming no file, and images beside the shards were ignored
-    silently."""
+    """One truncated .tfrecord must not crash training with a DataLossError
+    naming no file, and images beside the shards are not ignored silently."""
     shards = _shards(faces_dir, tmp_path / "shards")  # 3 shards of 2 faces
     bad = shards[1]
     with open(bad, "r+b") as f:
@@ -353,18 +328,18 @@ def test_two_replica_distributed_dataset(faces_dir):
 def test_bundled_sample_faces():
     if not BUNDLED.is_dir():
         pytest.skip("data/ not present")
-    train, val, lq = (list_images(BUNDLED / s) for s in ("train", "val", "real_lq"))
+    train, val, lq = (list_faces(BUNDLED / s) for s in ("train", "val", "real_lq"))
     assert len(train) >= 40 and len(val) >= 8 and len(lq) >= 6
     names = {Path(p).stem for p in train}
     assert not names & {Path(p).stem for p in val}
     for p in (train[0], val[0], lq[0]):
-        assert read_image_rgb(p).shape == (256, 256, 3)
+        assert read_rgb(p).shape == (256, 256, 3)
     assert (BUNDLED / "README.md").is_file()
 
 
 def test_interrupted_prepare_is_warned_about(faces_dir, tmp_path, caplog):
-    """Issue 18 (l): complete shards + a short one and no prepare.json (an
-    interrupted faceres-prepare) were used without a word."""
+    """Complete shards + a short one and no prepare.json (an interrupted
+    faceres-prepare) are not used without a word."""
     out = tmp_path / "shards"
     _shards(faces_dir, out, shard_size=4)  # 4 + 2 faces
     caplog.set_level(logging.WARNING, logger="faceres_tf.data")
@@ -378,13 +353,13 @@ def test_interrupted_prepare_is_warned_about(faces_dir, tmp_path, caplog):
 
 
 def test_links_to_one_image_count_once(tmp_path, caplog):
-    """Issue 18 (n): 10,000 symlinks to one image trained as 10,000 faces."""
+    """Links to one image count as one face (not 10,000 links as 10,000 faces)."""
     folder = tmp_path / "faces"
     real, other = _write_good(folder, n=2)
     for i in range(30):
         (folder / f"link_{i:02d}.png").symlink_to(real)
     os.link(other, folder / "hard_link.png")
     caplog.set_level(logging.WARNING, logger="faceres_tf.data")
-    assert sorted(Path(p).name for p in list_images(folder)) == ["good_0.png", "good_1.png"]
+    assert sorted(Path(p).name for p in list_faces(folder)) == ["good_0.png", "good_1.png"]
     assert "33 image files under" in caplog.text and "only 2 distinct images" in caplog.text
     assert len(list(clean_dataset(folder, R))) == 2

@@ -24,7 +24,7 @@ def face64():
     """A real 64x64 face, float32 in [0, 1]."""
     if not FACE.exists():
         pytest.skip(f"bundled face {FACE} missing (run python -m tools.make_samples)")
-    from faceres_tf.data.image_io import load_face
+    from faceres_tf.data.faces import load_face
 
     return tf.constant(load_face(FACE, 64).astype(np.float32) / 255.0)
 

@@ -53,7 +53,7 @@ def test_sections_carry_the_topics_the_code_cites():
 
 
 def test_setup_py_is_a_shim_over_pyproject():
-    """Issue 18: the standard ``setup.py`` exists and holds no metadata of its
+    """The standard ``setup.py`` exists and holds no metadata of its
     own (``pyproject.toml`` is the single source)."""
     import ast
 

@@ -14,7 +14,7 @@ CPU128 = DataConfig(blur_kernel_size=13, blur_sigma=(0.1, 2.5), downsample_range
 
 
 def _face(r=64, i=0):
-    from faceres_tf.data.image_io import load_face
+    from faceres_tf.data.faces import load_face
 
     return load_face(sorted(VAL.glob("*.jpg"))[i], r)
 

@@ -121,7 +121,7 @@ def test_cli_empty_and_missing_folders(tmp_path, capsys):
                           "--metrics=psnr", "--output", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: no image pairs to score"), err
-    assert list(tmp_path.glob("r*")) == []  # issue 23: no empty result files
+    assert list(tmp_path.glob("r*")) == []  # no empty result files
     assert evaluate.main(["--restored", str(tmp_path / "nope"), "--gt", str(tmp_path / "b")]) == 2
     assert "not a folder" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown metric"):

@@ -1,4 +1,4 @@
-"""faceres-evaluate on hostile inputs (issue 18 defects a-e, issue 23 item 5):
+"""faceres-evaluate on hostile inputs:
 every input checked before any scoring, streaming, atomic outputs."""
 
 import errno
@@ -118,7 +118,7 @@ def test_explicit_metric_without_weights_fails_before_scoring(pairs, tmp_path, c
 
 
 def test_auto_skips_metrics_without_weights_with_one_line_each(pairs, tmp_path, capsys, monkeypatch):
-    """Issue 23: the default metrics run offline; absent weights are not a failure."""
+    """The default metrics run offline; absent weights are not a failure."""
     rest, gt = pairs
     keras_home = tmp_path / "keras_home"  # no Inception V3 weights in this cache
     monkeypatch.setenv("KERAS_HOME", str(keras_home))

@@ -1,5 +1,5 @@
 """The experiments/ drivers as command-line tools, and the layout rules of
-experiments/ (issue 13): --help lists each driver's own flags and exits 0;
+experiments/: --help lists each driver's own flags and exits 0;
 a user error is one line on stderr, exit status 2, nothing created; each flag
 is defined once; no driver imports another; small files and functions."""
 

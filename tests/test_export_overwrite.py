@@ -1,4 +1,4 @@
-"""Export overwrites only what is recognisably an earlier export (issue 12, defect 5)."""
+"""Export overwrites only what is recognisably an earlier export."""
 
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ def test_single_file_exports_replace_only_their_own_kind(generator, tmp_path):
 
 
 def test_export_cli_is_quiet_and_its_folder_names_the_saved_model(run_dir, tmp_path):
-    """Issue 18 cosmetics: no INFO:absl / INFO:tensorflow lines without
+    """No INFO:absl / INFO:tensorflow lines without
     --verbose; the export folder resolves to its saved_model/ (for
     ``faceres-restore --saved_model EXPORT_DIR``)."""
     out = tmp_path / "exp"

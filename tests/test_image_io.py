@@ -137,16 +137,6 @@ def test_every_entry_point_reads_identical_pixels(odd_files, tmp_path, monkeypat
         np.testing.assert_array_equal(restore_pixels, want, err_msg=f"restore: {name}")
 
 
-def test_backwards_compatible_names_are_the_same_objects():
-    from faceres_tf.data import image_io as data_io
-    from faceres_tf.face import image_io as face_io
-
-    assert data_io.ImageReadError is face_io.ImageReadError is image_io.ImageReadError
-    assert data_io.IMAGE_EXTENSIONS is face_io.IMAGE_EXTENSIONS is image_io.IMAGE_EXTENSIONS
-    assert face_io.read_image is image_io.read_image
-    assert data_io.read_image_rgb is image_io.read_rgb
-
-
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_exif_orientation_matches_pillow(tmp_path, orientation):
     rgb = RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8)
@@ -222,3 +212,68 @@ def test_write_image_round_trip_and_no_overwrite(tmp_path):
     assert image_io.write_image(path, 255 - rgb, overwrite=True)
     np.testing.assert_array_equal(image_io.read_rgb(path), 255 - rgb)
     assert sorted(p.name for p in path.parent.iterdir()) == ["ü.png"]  # no temp file left
+
+
+def test_read_image_converts_depth_alpha_gray_and_exif(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    bgr = rgb[..., ::-1]
+    cv2.imwrite(str(tmp_path / "c16.png"), bgr.astype(np.uint16) * 257)
+    cv2.imwrite(str(tmp_path / "rgba.png"), np.dstack([bgr, np.full((20, 30), 9, np.uint8)]))
+    cv2.imwrite(str(tmp_path / "g.png"), rgb[..., 0])
+    loaded = image_io.read_image(tmp_path / "c16.png")
+    assert loaded.rgb.dtype == np.uint8 and loaded.rgb.shape == (20, 30, 3)
+    np.testing.assert_array_equal(loaded.rgb, rgb)
+    assert loaded.notes
+    # alpha 9/255: composited over white (the rule of faceres_tf.image_io)
+    loaded = image_io.read_image(tmp_path / "rgba.png")
+    a = 9 / 255
+    np.testing.assert_array_equal(loaded.rgb, np.rint(rgb * a + 255 * (1 - a)).astype(np.uint8))
+    assert "alpha composited over white" in loaded.notes
+    g = image_io.read_image(tmp_path / "g.png")
+    assert g.was_gray and g.rgb.shape == (20, 30, 3)
+    # EXIF orientation 6 (rotate 90 clockwise to display), unicode file name
+    path = tmp_path / "фото_é.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(rgb).save(path, exif=exif, quality=100)
+    loaded = image_io.read_image(path)
+    assert loaded.rgb.shape == (30, 20, 3)
+    (tmp_path / "bad.jpg").write_text("not an image")
+    with pytest.raises(image_io.ImageReadError, match="bad.jpg"):
+        image_io.read_image(tmp_path / "bad.jpg")
+
+
+def test_write_image_never_overwrites_by_default(tmp_path):
+    p = tmp_path / "sub" / "ü.png"
+    a = np.zeros((4, 4, 3), np.uint8)
+    assert image_io.write_image(p, a)
+    assert not image_io.write_image(p, a + 1)
+    np.testing.assert_array_equal(image_io.read_image(p).rgb, a)
+    assert image_io.write_image(p, a + 1, overwrite=True)
+    np.testing.assert_array_equal(image_io.read_image(p).rgb, a + 1)
+
+
+def test_read_rgb_conversions(tmp_path):
+    # 16-bit grayscale PNG: 65535 -> 255, 257*k -> k.
+    g16 = np.array([[0, 257 * 100], [65535, 257 * 7]], np.uint16)
+    cv2.imwrite(str(tmp_path / "g16.png"), g16)
+    out = image_io.read_rgb(tmp_path / "g16.png")
+    assert out.dtype == np.uint8 and out.shape == (2, 2, 3)
+    np.testing.assert_array_equal(out[..., 0], [[0, 100], [255, 7]])
+    # 16-bit colour PNG (cv2 writes BGR).
+    c16 = np.zeros((2, 2, 3), np.uint16)
+    c16[..., 2] = 65535  # red
+    cv2.imwrite(str(tmp_path / "c16.png"), c16)
+    out = image_io.read_rgb(tmp_path / "c16.png")
+    np.testing.assert_array_equal(out[0, 0], [255, 0, 0])
+    # RGBA: transparent pixels composite over white.
+    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba[0, 0] = [10, 20, 30, 255]
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    out = image_io.read_rgb(tmp_path / "rgba.png")
+    np.testing.assert_array_equal(out[0, 0], [10, 20, 30])
+    np.testing.assert_array_equal(out[1, 1], [255, 255, 255])
+    # Grayscale JPEG -> 3 equal channels.
+    Image.fromarray(np.full((8, 8), 90, np.uint8), "L").save(tmp_path / "g.jpg")
+    out = image_io.read_rgb(tmp_path / "g.jpg")
+    assert out.shape == (8, 8, 3) and (out[..., 0] == out[..., 2]).all()

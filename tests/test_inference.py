@@ -111,8 +111,7 @@ def test_noise_input_twin_with_folding_matches_seeded():
 def test_restore_cli_precision_flag(tmp_path, capsys):
     import tensorflow as tf
 
-    from faceres_tf import export, restore
-    from faceres_tf.face import image_io
+    from faceres_tf import export, image_io, restore
 
     cfg = presets.get("test")
     G = _generator()

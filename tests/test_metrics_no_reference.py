@@ -15,7 +15,7 @@ needs_brisque = pytest.mark.skipif(not no_reference.brisque_available(),
 
 
 def _faces(n=3):
-    from faceres_tf.data.image_io import load_face
+    from faceres_tf.data.faces import load_face
 
     return np.stack([load_face(p, 128) for p in sorted(VAL.glob("*.jpg"))[:n]])
 

@@ -114,7 +114,7 @@ def test_identical_sets_with_duplicates_and_offset():
 
 
 def test_float32_near_ties_stay_in_the_documented_band_and_float64_is_exact():
-    """Issue 18: on random sets the float32 path may count a pair within the
+    """On random sets the float32 path may count a pair within the
     band (rho^2 < d^2 <= rho^2 + ~1e-5 (|a|^2 + |b|^2)) as inside, Algorithm 1
     does not. 300 random cases: float32 always within the band, float64
     always equal to the exact reference, and the float32 excess rare."""

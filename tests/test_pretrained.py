@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -109,7 +112,7 @@ def test_shipped_model_restores_held_out_faces():
 
 
 def test_bundled_record_states_the_learning_rate_that_was_applied():
-    """Issue 18: rdfr_cpu128's resumed sessions asked for lr 1e-3 and 3e-4, but
+    """rdfr_cpu128's resumed sessions asked for lr 1e-3 and 3e-4, but
     the code of that run restored the old rate over them. The record must say
     what ran (2.5e-3) and mark every recorded lr change as not applied."""
     record = json.loads((Path(pretrained.__file__).parent / "rdfr_cpu128.json").read_text())
@@ -117,3 +120,26 @@ def test_bundled_record_states_the_learning_rate_that_was_applied():
     lr_changes = [h for h in record["info"]["config_history"] if "train.lr" in h["changes"]]
     assert lr_changes and all("train.lr" in h["not_applied"] for h in lr_changes)
     assert "NOT applied" in record["info"]["lr_note"]
+
+
+def test_import_and_load_pretrained_are_quiet():
+    code = "import faceres_tf; g = faceres_tf.load_pretrained(); print(g.faceres_config.model.resolution)"
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "FACERES_TF_VERBOSE")}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=dict(env, PYTHONPATH=str(REPO)),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip().isdigit(), proc.stderr
+    assert proc.stderr.strip() == "", proc.stderr
+
+
+def test_bundles_carry_a_licence_and_no_machine_paths(tmp_path):
+    record = pretrained.model_info()
+    assert "non-commercial" in record["licence"]
+    text = (Path(pretrained.__file__).parent / f"{pretrained.DEFAULT_MODEL}.json").read_text()
+    assert not re.search(r'"(/|[A-Za-z]:[\\/])', text)
+    cfg = faceres_tf.override(faceres_tf.presets.get("test"), {"data.train_dir": "/home/me/faces"})
+    meta, _ = pretrained.save_bundle(faceres_tf.build_generator(cfg), cfg, "t", {"run_dir": "/srv/x/run"},
+                                     tmp_path)
+    saved = pretrained.model_info("t", tmp_path)
+    assert saved["config"]["data"]["train_dir"] == "faces" and saved["info"]["run_dir"] == "run"
+    assert saved["licence"] == pretrained.WEIGHTS_LICENCE
+    assert pretrained.load_pretrained("t", tmp_path).faceres_config.model.resolution == 32

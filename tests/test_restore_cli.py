@@ -21,8 +21,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 
 import faceres_tf  # noqa: E402
-from faceres_tf import export, restore  # noqa: E402
-from faceres_tf.face import image_io  # noqa: E402
+from faceres_tf import (  # noqa: E402
+    export,
+    image_io,  # noqa: E402
+    restore,
+)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 pytestmark = pytest.mark.skipif(not (DATA / "deepface_test_photos").exists(),

@@ -1,7 +1,7 @@
 """faceres_tf.restore never overwrites or re-reads its inputs, rejects
-non-finite numbers, and says which model route is safe (issue 12: defects 4,
-6, 13). Uses the bundled faces (data/train) as aligned inputs and a random
-``test`` preset generator; no shared data needed."""
+non-finite numbers, and says which model route is safe. Uses the bundled
+faces (data/train) as aligned inputs and a random ``test`` preset generator;
+no shared data needed."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""faceres-restore as a photo restorer expects it (issue 23) and its
-reliability defects (issue 18, f-k): peers' flags and output layout, the
+"""faceres-restore as a photo restorer expects it, and its reliability:
+peers' flags and output layout, the
 fidelity knob, the output lock, full disks and Ctrl-C, long names, range
 checks, unwritable outputs, a checkpoint deleted while loading.
 

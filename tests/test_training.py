@@ -137,7 +137,7 @@ def test_resume_after_sigkill_continues_with_optimizer_state(tmp_path):
 
     cfg = Config.from_json((workdir / "config.json").read_text())
     trainer = Trainer(cfg, workdir, tf.distribute.get_strategy())
-    assert trainer.restore() == saved_step
+    assert trainer.restore_checkpoint() == saved_step
     assert int(trainer.g_opt.iterations.numpy()) == saved_step
     restored = {v.path: v.numpy() for v in trainer.g_opt.variables}
     # every saved optimizer tensor matches a restored one
@@ -209,7 +209,7 @@ def test_lazy_r1_correction_sets_the_discriminator_optimizer(tmp_path):
 
 
 def test_resume_applies_the_changed_learning_rate(tmp_path):
-    """Issue 18 item 1: a ``train.lr`` accepted on resume reaches both optimizers
+    """A ``train.lr`` accepted on resume reaches both optimizers
     (D's with the lazy-R1 correction). Keras 3 keeps ``learning_rate`` as a
     checkpointed variable; read back from the checkpoint the resumed session
     writes, it must be the new config's value, not the restored one."""

@@ -10,15 +10,7 @@ TensorFlow (:mod:`faceres_tf.cli`).
 
 import importlib
 
-from faceres_tf.data.image_io import (
-    IMAGE_EXTENSIONS,
-    DataError,
-    ImageReadError,
-    list_images,
-    load_face,
-    read_image_rgb,
-    scan_images,
-)
+from faceres_tf.data.faces import DataError, list_faces, load_face, scan_images
 
 # name -> submodule, imported on first access (they import TensorFlow).
 _LAZY = {
@@ -37,22 +29,19 @@ def __getattr__(name):
 
 __all__ = [
     "DEGRADATIONS",
-    "IMAGE_EXTENSIONS",
     "DataError",
-    "ImageReadError",
     "bfr",
     "check_data_source",
     "clean_dataset",
     "degrade",
     "degrade_pair",
     "explain_data_error",
-    "list_images",
+    "list_faces",
     "list_shards",
     "load_face",
     "load_validation_pairs",
     "make_dataset",
     "prepare_tfrecords",
-    "read_image_rgb",
     "scan_images",
     "sr8",
     "sr16",

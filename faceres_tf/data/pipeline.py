@@ -35,22 +35,15 @@ import numpy as np
 import tensorflow as tf
 
 from faceres_tf.data import degradations
-from faceres_tf.data.image_io import (
-    IMAGE_EXTENSIONS,
-    DataError,
-    ImageReadError,
-    list_images,
-    load_face,
-    scan_images,
-)
+from faceres_tf.data.faces import DataError, list_faces, load_face, scan_images
 from faceres_tf.data.tfrecords import check_shards, find_bad_records, list_shards, parse_example
+from faceres_tf.image_io import IMAGE_EXTENSIONS, ImageReadError
 
 logger = logging.getLogger("faceres_tf.data")
 
 __all__ = [
     "CACHE_MAX_BYTES",
     "DataError",
-    "list_images",
     "resolve_folder",
     "check_data_source",
     "clean_dataset",
@@ -97,7 +90,7 @@ def _drop_flag(img, ok):
 
 
 def _image_source(folder: Path, resolution, shuffle, seed, num_shards, shard_index):
-    paths = list_images(folder)
+    paths = list_faces(folder)
     scan = scan_images(paths, resolution=resolution, folder=folder)
     files = scan.valid
     if len(files) < num_shards:
@@ -245,7 +238,7 @@ def check_data_source(folder, what: str = "data folder") -> str:
     if shards:
         usable_shards(path, shards)
         return "tfrecord"
-    list_images(path)  # DataError naming the folder when it holds no image
+    list_faces(path)  # DataError naming the folder when it holds no image
     return "images"
 
 

@@ -36,6 +36,7 @@ def build_parser() -> cli.Parser:
 
 def prepare_command(args) -> int:
     """The command: checks the numbers, writes the shards, prints the summary."""
+    # the command boundary: TensorFlow is loaded (quietly, by cli.run) before this import
     from faceres_tf.data.tfrecords import prepare_tfrecords
 
     for name in ("resolution", "shard_size"):

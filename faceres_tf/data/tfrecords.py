@@ -19,16 +19,13 @@ import os
 import re
 from pathlib import Path
 
+import cv2
 import numpy as np
 import tensorflow as tf
+from tqdm import tqdm
 
-from faceres_tf.data.image_io import (
-    DataError,
-    ImageReadError,
-    list_images,
-    read_image_rgb,
-    to_square,
-)
+from faceres_tf.data.faces import DataError, list_faces, to_square
+from faceres_tf.image_io import ImageReadError, read_rgb
 
 logger = logging.getLogger("faceres_tf.data")
 
@@ -143,8 +140,6 @@ def find_bad_records(shards, resolution: int, limit: int = 10) -> list:
 def encode_example(face: np.ndarray, filename: str = "", image_format: str = "png",
                    quality: int = 95) -> bytes:
     """Serialises one uint8 (H, W, 3) RGB face to a ``tf.train.Example``."""
-    import cv2
-
     if face.dtype != np.uint8 or face.ndim != 3 or face.shape[-1] != 3:
         raise ValueError(f"face must be uint8 (H, W, 3), got {face.dtype} {face.shape}")
     bgr = np.ascontiguousarray(face[..., ::-1])
@@ -206,13 +201,11 @@ def prepare_tfrecords(input_dir, output_dir, resolution: int, shard_size: int = 
     Raises :class:`DataError` if ``input_dir`` has no readable image (no shard
     is left behind in that case).
     """
-    from tqdm import tqdm
-
     if resolution < 1:
         raise ValueError(f"resolution must be positive, got {resolution}")
     if shard_size < 1:
         raise ValueError(f"shard_size must be positive, got {shard_size}")
-    paths = list_images(input_dir)
+    paths = list_faces(input_dir)
     root = Path(input_dir).expanduser().resolve()
     out = _empty_output_dir(output_dir)
     writer = _ShardWriter(out, shard_size)
@@ -220,7 +213,7 @@ def prepare_tfrecords(input_dir, output_dir, resolution: int, shard_size: int = 
     try:
         for path in tqdm(paths, desc="prepare", unit="img", disable=not progress):
             try:
-                img = read_image_rgb(path)
+                img = read_rgb(path)
             except ImageReadError as e:
                 logger.warning("Skipping unreadable image %s", e)
                 skipped.append(path)

@@ -57,7 +57,7 @@ def _mtcnn(device: str):
     # mtcnn 1.0 calls its three Keras networks eagerly; compiling each call as a
     # shape-generic tf.function makes detection ~25% faster. Internal
     # attributes: if a later mtcnn version renames them, this is skipped.
-    import tensorflow as tf
+    import tensorflow as tf  # already loaded by mtcnn; this module stays TF-free until here
 
     for stage in getattr(detector, "_stages", []):
         model = getattr(stage, "_model", None)

@@ -35,12 +35,16 @@ for the same weights in fp32.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Callable
 
 import numpy as np
+import tensorflow as tf
 
+from faceres_tf import export, pretrained
 from faceres_tf.errors import UserError
+from faceres_tf.training import checkpoint as ckpt_files
 
 
 class ModelLoadError(UserError, RuntimeError):
@@ -82,8 +86,6 @@ class GeneratorRunner:
         return self
 
     def __call__(self, faces: np.ndarray, seeds) -> np.ndarray:
-        import tensorflow as tf
-
         faces = np.asarray(faces)
         seeds = np.broadcast_to(np.asarray(seeds, dtype=np.int32), (len(faces),))
         r = self.resolution
@@ -105,8 +107,6 @@ class GeneratorRunner:
                    precision: str = "fp32", fold: bool = True, in_place: bool = False) -> "GeneratorRunner":
         """``in_place``: fold ``generator`` itself when it already computes in
         ``precision`` (no copy; do not train it afterwards)."""
-        from faceres_tf import export
-
         module = export.GeneratorServing(export.prepare_generator(generator, precision, fold, in_place))
 
         def fn(images, seeds, *fidelity, _module=module):
@@ -132,8 +132,6 @@ class GeneratorRunner:
     def from_pretrained(cls, name: str | None = None, batch_size: int = 8,
                         precision: str = "fp32") -> "GeneratorRunner":
         """A model bundled with faceres_tf (``faceres_tf.load_pretrained``)."""
-        from faceres_tf import pretrained
-
         name = name or pretrained.DEFAULT_MODEL
         try:
             generator = pretrained.load_pretrained(name)
@@ -144,8 +142,6 @@ class GeneratorRunner:
     @classmethod
     def from_saved_model(cls, path: str | os.PathLike, batch_size: int = 8,
                          precision: str | None = None) -> "GeneratorRunner":
-        import tensorflow as tf
-
         if precision not in (None, "fp32", "auto"):  # "auto": keep the export's
             raise ModelLoadError(
                 f"--precision {precision} applies to --checkpoint; a SavedModel computes in the precision "
@@ -183,10 +179,6 @@ def _load_run_generator(run_dir: str, use_ema: bool):
     """The run's generator from its newest checkpoint; when that one cannot be
     read (a run that is training deletes old checkpoints and writes new ones
     while we load), the next older complete one, with one line saying so."""
-    import logging
-
-    from faceres_tf.training import checkpoint as ckpt_files
-
     tf_logger = logging.getLogger("tensorflow")
     saved_level = tf_logger.level
     tf_logger.setLevel(logging.ERROR)  # a failed restore warns about every unrestored value

@@ -24,6 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX (Windows): no output lock
+    fcntl = None
+
 from faceres_tf import image_io
 from faceres_tf.errors import UserError
 
@@ -128,9 +133,7 @@ class OutputLock:
         self.file = None
 
     def __enter__(self):
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX
+        if fcntl is None:  # pragma: no cover - not POSIX
             return self
         self.file = open(self.path, "a+")  # noqa: SIM115 - held for the run
         try:

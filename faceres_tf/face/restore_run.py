@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from faceres_tf import image_io
+from faceres_tf.face.pipeline import comparison_grid
 from faceres_tf.image_io import DiskFullError, ImageReadError
 
 # Photos held in memory at once waiting for their faces to be restored.
@@ -122,8 +123,6 @@ class Restorer:
             self.stats.skipped += len(job.skipped)
 
     def write(self, name: str, job, source: Path) -> None:
-        from faceres_tf.face.pipeline import comparison_grid
-
         aligned, suffix = self.pipeline.aligned, self.outputs.suffix
 
         def write(sub, fname, rgb):

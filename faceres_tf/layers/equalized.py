@@ -25,7 +25,7 @@ def bias_add(y, bias):
     """``y + bias`` over the last axis; under TensorFlow as ``BiasAdd``, which
     Grappler fuses into the preceding conv (one pass fewer)."""
     if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+        import tensorflow as tf  # TensorFlow backend only (the layers also run under JAX)
 
         return tf.nn.bias_add(y, bias)
     return y + bias

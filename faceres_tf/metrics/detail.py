@@ -1,7 +1,7 @@
 """Detail: Laplacian energy of an image relative to its ground truth [ours].
 
 A restoration that is too soft has little high-frequency energy; one that
-invents texture or noise has too much. The measure (issue 19):
+invents texture or noise has too much. The measure:
 
 * ``gray(x)`` = ITU-R BT.601 luma ``0.299 R + 0.587 G + 0.114 B`` of an RGB
   image on the 0-255 scale, float64;

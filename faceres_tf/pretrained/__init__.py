@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faceres_tf import cli
 from faceres_tf.config import Config
 
 # The model faceres-restore, restore_image() and load_pretrained() use when none is named.
@@ -74,9 +75,9 @@ def load_pretrained(name: str = DEFAULT_MODEL, folder=None):
     Raises:
         PretrainedError: unknown name or missing / mismatched files.
     """
-    from faceres_tf import cli
-
-    cli.import_tensorflow_quietly()  # no C++ start-up lines ("failed call to cuInit", ...)
+    # `import faceres_tf` stays free of TensorFlow: the networks load here, quietly
+    # (no C++ start-up lines such as "failed call to cuInit").
+    cli.import_tensorflow_quietly()
     from faceres_tf.models import build_generator
 
     meta, weights = _paths(name, folder)

@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 
 import tensorflow as tf
+from google.protobuf import text_format
+from tensorflow.python.checkpoint import checkpoint_management
 
 from faceres_tf.config import Config
 from faceres_tf.config_ranges import validate
@@ -184,10 +186,7 @@ def read_index(ckpt_dir: os.PathLike) -> tuple:
     if not path.is_file():
         return None, "missing"
     try:
-        from google.protobuf import text_format
-        from tensorflow.python.checkpoint import checkpoint_management as cm
-
-        state = text_format.Parse(path.read_text(), cm.CheckpointState())
+        state = text_format.Parse(path.read_text(), checkpoint_management.CheckpointState())
     except Exception as e:  # noqa: BLE001
         return None, f"unreadable ({type(e).__name__})"
     if not state.model_checkpoint_path:

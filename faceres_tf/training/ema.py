@@ -16,12 +16,6 @@ def ema_beta(global_batch: int, half_life_images: float) -> float:
     return 0.5 ** (float(global_batch) / float(half_life_images))
 
 
-def copy_weights(source, target) -> None:
-    """target <- source, variable by variable (same architecture)."""
-    for s, t in zip(source.weights, target.weights):
-        t.assign(s)
-
-
 def update_ema(source, target, beta) -> None:
     """Trainable weights: t <- beta * t + (1 - beta) * s; other weights copied.
 

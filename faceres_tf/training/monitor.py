@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import tensorflow as tf
+from tqdm import tqdm
 
 from faceres_tf.training import run_dir as rd
 from faceres_tf.training.evaluation import save_grid
@@ -86,8 +87,6 @@ class TrainingMonitor:
     def open_bar(self, start: int, total: int) -> None:
         """Shows a tqdm progress bar (chief only)."""
         if self.chief:
-            from tqdm import tqdm
-
             self.bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
 
     def start_clock(self, step: int) -> None:

@@ -8,9 +8,9 @@ does around the loop of :class:`Trainer`, with the helpers of this module:
   the run's saved one (:func:`run_dir.check_resume_config`), logs to
   ``log.txt``, and when a *new* run fails with a user error before its first
   checkpoint, removes what it created, so a corrected command starts clean.
-* ``Trainer.restore``: the newest usable checkpoint, then
+* ``Trainer.restore_checkpoint``: the newest usable checkpoint, then
   :func:`checkpoint.tidy_after_restore` repairs what a killed session left.
-* :func:`record_session`: ``config.json`` / ``run_info.json`` (with the config
+* :func:`record_trainer_session`: ``config.json`` / ``run_info.json`` (with the config
   history) for the session.
 
 See also the README section "What happens when things go wrong".
@@ -37,7 +37,7 @@ from faceres_tf.training.strategy import strategy_name
 logger = logging.getLogger("faceres_tf.train")
 
 
-def check_resume_config(workdir: Path, cfg: Config, allow_config_change: bool) -> dict:
+def checked_config_changes(workdir: Path, cfg: Config, allow_config_change: bool) -> dict:
     """:func:`run_dir.check_resume_config` against the checkpoints on disk:
     the changes, or :class:`ConfigChangedError` when a resume is refused."""
     has_checkpoints = bool(ckpt_lib.list_checkpoints(workdir / "checkpoints"))
@@ -64,7 +64,7 @@ def chief_session(workdir: Path, cfg: Config, allow_config_change: bool):
     lock = lock_run_dir(workdir)
     handler, session, discard = None, None, False
     try:
-        session = Session(check_resume_config(workdir, cfg, allow_config_change))
+        session = Session(checked_config_changes(workdir, cfg, allow_config_change))
         handler = rd.add_file_logging(workdir, logger)
         yield session
     except UserError:
@@ -90,7 +90,7 @@ def lock_run_dir(workdir: Path) -> RunLock:
                           "choose a writable folder") from None
 
 
-def record_session(trainer, step: int, changes: dict, steps: int | None, init: dict | None = None) -> None:
+def record_trainer_session(trainer, step: int, changes: dict, steps: int | None, init: dict | None = None) -> None:
     """config.json / run_info.json for a session of ``trainer`` resumed at
     ``step`` (with ``init``, what ``train.init_from`` copied); logs the config changes."""
     cfg, strategy = trainer.cfg, trainer.strategy

@@ -23,6 +23,7 @@ a file system without lock support.
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import logging
 import os
@@ -77,8 +78,6 @@ class RunLock:
             return {}
 
     def acquire(self) -> "RunLock":
-        import fcntl
-
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -116,8 +115,6 @@ class RunLock:
         """Clears the holder record and unlocks (the file itself stays)."""
         if self._fd is None:
             return
-        import fcntl
-
         try:
             os.ftruncate(self._fd, 0)
         except OSError:

@@ -18,7 +18,7 @@ from faceres_tf import data as fdata
 from faceres_tf.config import Config
 from faceres_tf.config_ranges import validate
 from faceres_tf.training.grow import init_generator
-from faceres_tf.training.resume import check_resume_config, chief_session, record_session
+from faceres_tf.training.resume import checked_config_changes, chief_session, record_trainer_session
 from faceres_tf.training.strategy import is_chief, make_strategy
 from faceres_tf.training.trainer import Trainer, TrainResult
 
@@ -50,16 +50,16 @@ def train(cfg: Config, workdir, strategy: tf.distribute.Strategy | None = None,
     if not is_chief(strategy):  # workers write only to their scratch checkpoint dir
         workdir.mkdir(parents=True, exist_ok=True)
         # the chief's check, read-only: a refused resume stops every worker
-        check_resume_config(workdir, cfg, allow_config_change)
+        checked_config_changes(workdir, cfg, allow_config_change)
         trainer = Trainer(cfg, workdir, strategy, perceptual_extractor=perceptual_extractor)
         return trainer.fit(steps=steps, progress=progress, stop_after=stop_after)
 
     with chief_session(workdir, cfg, allow_config_change) as session:
         trainer = Trainer(cfg, workdir, strategy, perceptual_extractor=perceptual_extractor)
         session.trainer = trainer
-        step = trainer.restore()
+        step = trainer.restore_checkpoint()
         init = None
         if step == 0 and not trainer.has_checkpoint and cfg.train.init_from:
             init = init_generator([trainer.G, trainer.G_ema], cfg.train.init_from)
-        record_session(trainer, step, session.changes, steps, init)
+        record_trainer_session(trainer, step, session.changes, steps, init)
         return trainer.fit(steps=steps, progress=progress, stop_after=stop_after)

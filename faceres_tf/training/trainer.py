@@ -41,7 +41,7 @@ from faceres_tf.losses import (
     reconstruction_loss,
 )
 from faceres_tf.losses.perceptual import build_perceptual_extractor
-from faceres_tf.models import build_discriminator, build_generator
+from faceres_tf.models import build_discriminator, build_generator, copy_weights
 from faceres_tf.models.precision import dtype_policy, resolve_precision
 from faceres_tf.seeds import derive_seed
 from faceres_tf.training import checkpoint as ckpt_lib
@@ -129,7 +129,7 @@ class Trainer:
             self.G = build_generator(cfg, self.precision)
             self.G_ema = build_generator(cfg, self.precision)
             self.D = build_discriminator(cfg, self.precision)
-            ema_lib.copy_weights(self.G, self.G_ema)
+            copy_weights(self.G, self.G_ema)
             self.g_opt, self.d_opt = build_optimizers(cfg, self.G.trainable_variables,
                                                       self.D.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -238,7 +238,7 @@ class Trainer:
         return self.strategy.distribute_datasets_from_function(fn)
 
     # ------------------------------------------------------------------- loop
-    def restore(self) -> int:
+    def restore_checkpoint(self) -> int:
         """Restores the newest usable checkpoint of ``run_dir/checkpoints``;
         returns the step (0 for a new run).
 
@@ -306,7 +306,7 @@ class Trainer:
                 call, as if interrupted (used by tests).
         """
         total = int(steps if steps is not None else self.cfg.train.steps)
-        start = self._restored_step if self._restored_step is not None else self.restore()
+        start = self._restored_step if self._restored_step is not None else self.restore_checkpoint()
         monitor = TrainingMonitor(self.run_dir, self.chief, self.global_batch)
         if val_pairs is None and self.chief:
             val_pairs = self._load_val_pairs()

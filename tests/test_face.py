@@ -11,11 +11,15 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from faceres_tf.face import alignment, color, image_io, paste_back  # noqa: E402
+from faceres_tf import image_io  # noqa: E402
+from faceres_tf.face import alignment, color, face_mask, paste_back  # noqa: E402
+from faceres_tf.face.detection import FaceDetector  # noqa: E402
+from faceres_tf.face.pipeline import FacePipeline  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 COUPLE = DATA / "deepface_test_photos" / "couple.jpg"
 BLAKE = DATA / "gfpgan_whole_imgs" / "Blake_Lively.jpg"
+PHOTO = Path(__file__).resolve().parents[1] / "data" / "photos" / "gfpgan_Blake_Lively.jpg"  # bundled
 needs_data = pytest.mark.skipif(not COUPLE.exists(), reason=f"shared test photos not found at {DATA}")
 
 
@@ -26,8 +30,6 @@ def _similarity(angle_deg, scale, tx, ty):
 
 @pytest.fixture(scope="module")
 def detector():
-    from faceres_tf.face.detection import FaceDetector
-
     return FaceDetector()
 
 
@@ -236,3 +238,36 @@ def test_write_image_never_overwrites_by_default(tmp_path):
     np.testing.assert_array_equal(image_io.read_image(p).rgb, a)
     assert image_io.write_image(p, a + 1, overwrite=True)
     np.testing.assert_array_equal(image_io.read_image(p).rgb, a + 1)
+
+
+# ---- landmark mask -------------------------------------------------------------------
+@pytest.mark.skipif(bool(face_mask.unavailable_reason()), reason="dlib / the 68-point model not installed")
+@pytest.mark.skipif(not PHOTO.exists(), reason="bundled photos in data/photos missing")
+def test_landmark_mask_keeps_hair_and_background():
+    class Brighten:  # a "restoration" that changes every pixel visibly
+        resolution, batch_size = 128, 8
+
+        def __call__(self, faces, seeds):
+            return np.minimum(faces.astype(np.int16) + 60, 255).astype(np.uint8)
+
+    rgb = image_io.read_image(PHOTO).rgb
+    pipeline = FacePipeline(Brighten(), FaceDetector(), color_correction=False)
+    job = pipeline.prepare(image_io.LoadedImage(rgb))
+    assert job.faces and all(f.mask is not None for f in job.faces)
+    pipeline.restore([job])
+    shaped = pipeline.compose(job).astype(int)
+    for f in job.faces:
+        f.mask = None
+    square = pipeline.compose(job).astype(int)
+    changed_shaped = np.abs(shaped - rgb).max(-1) > 10
+    changed_square = np.abs(square - rgb).max(-1) > 10
+    assert changed_shaped.sum() < 0.7 * changed_square.sum()  # hair / background inside the square kept
+    assert not (changed_shaped & ~changed_square).any()  # never beyond the square
+    x0, y0, x1, y1 = (int(v) for v in job.faces[0].detection.box)
+    centre = changed_shaped[(y0 + y1) // 2 - 5:(y0 + y1) // 2 + 5, (x0 + x1) // 2 - 5:(x0 + x1) // 2 + 5]
+    assert centre.all()  # the face itself is replaced
+
+
+def test_mask_from_implausible_landmarks_is_refused():
+    r = 128
+    assert face_mask.mask_from_landmarks(np.full((68, 2), r / 2.0), r) is None  # a point, no area

@@ -4,7 +4,7 @@ Reading follows the one rule set of :mod:`faceres_tf.image_io` (alpha over
 white, gray to RGB, 16-bit ``round(v / 257)``, EXIF orientation applied);
 this module adds what training needs on top:
 
-* :func:`list_images` - the image files of a training folder, as resolved
+* :func:`list_faces` - the image files of a training folder, as resolved
   path strings, with :class:`DataError` naming the folder when there are none.
 * :func:`to_square` centre-crops to a square and resizes to R x R (area
   interpolation when shrinking, bicubic when enlarging); :func:`load_face`
@@ -12,8 +12,6 @@ this module adds what training needs on top:
 * :func:`scan_images` turns unreadable files into ONE warning line per file
   plus a summary line, and never aborts.
 
-``ImageReadError``, ``IMAGE_EXTENSIONS`` and ``read_image_rgb`` are the ones of
-:mod:`faceres_tf.image_io`, re-exported here for existing imports.
 """
 
 from __future__ import annotations
@@ -25,24 +23,20 @@ import os
 import threading
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from faceres_tf.errors import UserError
-from faceres_tf.image_io import IMAGE_EXTENSIONS, ImageReadError, read_size
-from faceres_tf.image_io import list_images as _list_image_files
-from faceres_tf.image_io import read_rgb as read_image_rgb
+from faceres_tf.image_io import IMAGE_EXTENSIONS, ImageReadError, list_images, read_rgb, read_size
 
 logger = logging.getLogger("faceres_tf.data")
 
 __all__ = [
     "FULL_CHECK_MAX_FILES",
-    "IMAGE_EXTENSIONS",
     "DataError",
-    "ImageReadError",
     "ScanResult",
-    "list_images",
+    "list_faces",
     "load_face",
-    "read_image_rgb",
     "scan_images",
     "to_square",
 ]
@@ -79,10 +73,9 @@ def distinct_files(paths: list, folder) -> list:
     return out
 
 
-def list_images(folder) -> list:
+def list_faces(folder) -> list:
     """Sorted absolute paths (str, symlinks resolved) of the distinct images under
-    ``folder`` (:func:`distinct_files`).
-
+    ``folder`` (:func:`distinct_files`), as found by
     :func:`faceres_tf.image_io.list_images` (recursive, by extension, hidden
     files skipped). Raises :class:`DataError` naming the folder if it does not
     exist or has no image.
@@ -93,7 +86,7 @@ def list_images(folder) -> list:
             f"Image folder {str(root)!r} does not exist (resolved to {str(root.resolve())!r}). "
             "Give a folder of aligned face images (data.train_dir / data.val_dir when training)."
         )
-    paths = distinct_files(sorted(str(p.resolve()) for p in _list_image_files(root).images), root)
+    paths = distinct_files(sorted(str(p.resolve()) for p in list_images(root).images), root)
     if not paths:
         raise DataError(
             f"No images ({', '.join(IMAGE_EXTENSIONS)}) found under {str(root.resolve())!r}. "
@@ -105,8 +98,6 @@ def list_images(folder) -> list:
 
 def to_square(img: np.ndarray, resolution: int) -> np.ndarray:
     """Centre-crops uint8 (H, W, 3) to a square and resizes it to (R, R, 3) uint8."""
-    import cv2
-
     h, w = img.shape[:2]
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
@@ -119,8 +110,8 @@ def to_square(img: np.ndarray, resolution: int) -> np.ndarray:
 
 
 def load_face(path, resolution: int) -> np.ndarray:
-    """:func:`read_image_rgb` then :func:`to_square`: uint8 (R, R, 3)."""
-    return to_square(read_image_rgb(path), resolution)
+    """:func:`faceres_tf.image_io.read_rgb` then :func:`to_square`: uint8 (R, R, 3)."""
+    return to_square(read_rgb(path), resolution)
 
 
 @dataclasses.dataclass
@@ -154,7 +145,7 @@ def _check_one(path: str, full: bool):
             return _scan_cache[key]
     try:
         if full:
-            arr = read_image_rgb(path)
+            arr = read_rgb(path)
             result = (True, min(arr.shape[:2]))
         else:
             w, h = read_size(path)
@@ -170,7 +161,7 @@ def scan_images(paths, resolution: int | None = None, folder=None, full_check: b
     """Validates ``paths``; logs one warning per unreadable file and a summary.
 
     Args:
-        paths: image files (e.g. from :func:`list_images`).
+        paths: image files (e.g. from :func:`list_faces`).
         resolution: if given, readable images with a shorter side below it are
             reported (one warning naming them: they will be upscaled).
         folder: named in the messages.

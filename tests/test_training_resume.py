@@ -1,6 +1,7 @@
-"""Never lose a run (issue 12): resume from damaged checkpoint folders, one
-training per run directory, config changes on resume, superseded records,
-user errors of the training CLI.
+"""Starting and resuming training safely (faceres_tf.training.resume, with
+checkpoint.py, run_dir.py and run_lock.py): never lose a run. Resume from
+damaged checkpoint folders, one training per run directory, config changes on
+resume, superseded records, user errors of the training CLI.
 
 Most cases work on a copy of one small run directory whose checkpoints are
 written by the real Trainer (``Trainer.save``) without training steps, and
@@ -28,8 +29,7 @@ import tensorflow as tf
 from faceres_tf import presets
 from faceres_tf import train as train_command
 from faceres_tf.config import Config, override
-from faceres_tf.errors import ConfigChangedError, ConfigError, RunDirError, RunLockedError
-from faceres_tf.run_config import resolve_config
+from faceres_tf.errors import ConfigChangedError, RunDirError, RunLockedError
 from faceres_tf.training import Trainer, load_generator, train
 from faceres_tf.training import checkpoint as ckpt_lib
 from faceres_tf.training import run_dir as rd
@@ -59,7 +59,7 @@ def base_run(tmp_path_factory):
     workdir = root / "run"
     rd.ensure_layout(workdir)
     trainer = Trainer(cfg, workdir, tf.distribute.get_strategy())
-    trainer.restore()
+    trainer.restore_checkpoint()
     rd.record_session(workdir, cfg.to_dict(), 0, {})
     writer = rd.MetricsWriter(workdir)
     first = trainer.G_ema.weights[0]
@@ -83,7 +83,7 @@ def _files(ckpt_dir: Path) -> dict:
     return {p.name: p.read_bytes() for p in ckpt_dir.iterdir() if p.name.startswith("ckpt-")}
 
 
-# --------------------------------------------------------------- defect 1
+# --------------------------------------------------------------- the checkpoint index
 @pytest.mark.parametrize("damage", ["deleted", "garbled_text", "garbled_bytes"])
 def test_missing_or_garbled_index_resumes_from_newest_checkpoint(run, damage, caplog):
     workdir, cfg = run
@@ -126,7 +126,7 @@ def test_unreadable_checkpoints_refuse_to_start_over(run):
     assert not (ckdir / "unusable").exists()
 
 
-# --------------------------------------------------------------- defect 3
+# --------------------------------------------------------------- damaged checkpoints
 def test_truncated_newest_checkpoint_falls_back_to_older(run, caplog):
     workdir, cfg = run
     ckdir = workdir / "checkpoints"
@@ -143,11 +143,11 @@ def test_truncated_newest_checkpoint_falls_back_to_older(run, caplog):
     assert not (ckdir / "ckpt-3.index").exists()
     assert tf.train.latest_checkpoint(str(ckdir)).endswith("ckpt-2")
     trainer = Trainer(cfg, workdir, tf.distribute.get_strategy())
-    assert trainer.restore() == 2
+    assert trainer.restore_checkpoint() == 2
     np.testing.assert_array_equal(_ema_value(trainer), np.full(_ema_value(trainer).shape, 2.0))
 
 
-# --------------------------------------------------------------- defect 7
+# --------------------------------------------------------------- config changes on resume
 def test_config_change_on_resume_is_refused_then_recorded(run):
     workdir, cfg = run
     saved_before = (workdir / "config.json").read_text()
@@ -222,7 +222,7 @@ def test_run_dir_written_by_the_old_code_resumes(run):
     assert len(info["sessions"]) == 2 and "config_history" not in info
 
 
-# --------------------------------------------------------------- defect 11
+# --------------------------------------------------------------- superseded records
 def test_resume_supersedes_later_records_and_removes_temporaries(run, caplog):
     workdir, cfg = run
     ckdir = workdir / "checkpoints"
@@ -253,7 +253,7 @@ def test_resume_supersedes_later_records_and_removes_temporaries(run, caplog):
     assert "4 metrics record(s) of steps after 3" in caplog.text
 
 
-# --------------------------------------------------------------- defects 2 + 11, with kill -9
+# --------------------------------------------------------------- one training per run directory (kill -9 included)
 def _driver(workdir, steps, *extra):
     return [sys.executable, "-m", "faceres_tf.train", "--preset=test", f"--workdir={workdir}",
             f"--steps={steps}", "--quiet", *extra]
@@ -327,71 +327,7 @@ def test_lock_is_exclusive_within_one_process(tmp_path):
         assert again.held
 
 
-# --------------------------------------------------------------- defects 8, 9, 13 (library)
-@pytest.mark.parametrize("key,value,message", [
-    ("train.ckpt_every", "0", "train.ckpt_every must be >= 1, got 0"),
-    ("train.lr", "-0.1", "train.lr must be > 0, got -0.1"),
-    ("train.steps", "-5", "train.steps must be >= 1, got -5"),
-    ("train.beta2", "1", "train.beta2 must be >= 0 and < 1, got 1.0"),
-    ("data.gray_prob", "1.5", "data.gray_prob must be >= 0 and <= 1, got 1.5"),
-    ("data.jpeg_range", "90,60", "data.jpeg_range must be (min, max) with min <= max"),
-    ("loss.alpha", "nan", "loss.alpha: must be a finite number, got 'nan'"),
-    ("train.ema_half_life_images", "inf", "must be a finite number, got 'inf'"),
-    ("data.blur_sigma", "0.1,inf", "data.blur_sigma: must be a finite number"),
-])
-def test_numeric_ranges_are_validated(key, value, message):
-    with pytest.raises(ConfigError) as err:
-        override(presets.get("test"), {key: value})
-    assert message in str(err.value)
-
-
-def test_every_numeric_field_has_a_range():
-    import dataclasses
-
-    from faceres_tf.config_ranges import NUMERIC_RANGES, WEIGHT_TUPLES
-
-    cfg = presets.get("test")
-    numeric = set()
-    for section in ("model", "data", "loss", "train"):
-        for f in dataclasses.fields(getattr(cfg, section)):
-            v = f.default
-            if isinstance(v, tuple) and v and isinstance(v[0], (int, float)):
-                numeric.add(f"{section}.{f.name}")
-            elif isinstance(v, (int, float)) and not isinstance(v, bool):
-                numeric.add(f"{section}.{f.name}")
-    # Pairs (min, max) are in NUMERIC_RANGES; per-layer weight lists in WEIGHT_TUPLES.
-    assert numeric == set(NUMERIC_RANGES) | set(WEIGHT_TUPLES)
-    for name in presets.names():  # every preset is inside the ranges
-        presets.get(name)
-
-
-def test_non_finite_values_in_a_config_file_are_rejected(tmp_path):
-    text = presets.get("test").to_json().replace('"lr": 0.0025', '"lr": NaN')
-    assert "NaN" in text
-    with pytest.raises(ConfigError, match="NaN is not a finite number"):
-        Config.from_json(text)
-
-
-@pytest.mark.parametrize("item,message", [
-    ("model.num_skips=abc", "model.num_skips: expected an integer, got 'abc'"),
-    ("train.lr=fast", "train.lr: expected a number, got 'fast'"),
-    ("loss.adv_aug=maybe", "loss.adv_aug: expected a boolean (true/false), got 'maybe'"),
-    ("data.jpeg_range=60,x", "data.jpeg_range: expected an integer, got 'x'"),
-    ("train.seed=1.5", "train.seed: expected an integer, got '1.5'"),
-])
-def test_set_type_errors_name_the_key(item, message):
-    from faceres_tf.errors import UserError
-
-    key, value = item.split("=", 1)
-    with pytest.raises(ConfigError) as err:
-        override(presets.get("test"), {key: value})
-    assert str(err.value) == message
-    with pytest.raises(UserError) as err:  # what --set reports
-        resolve_config("test", [item])
-    assert message in str(err.value)
-
-
-# --------------------------------------------------------------- defects 8, 10 (CLI)
+# --------------------------------------------------------------- user errors of the training CLI
 def _run_command(main, argv, capsys):
     """Runs an argparse command's ``main`` in this process with ``argv``
     (``argv[0]``, the program name, dropped); returns (exit status, stdout, stderr)."""
