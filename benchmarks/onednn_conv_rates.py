@@ -1,8 +1,8 @@
 """GFLOP/s of every oneDNN convolution in a ``ONEDNN_VERBOSE=1`` log.
 
-    ONEDNN_VERBOSE=1 ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/profile_generator.py \\
+    ONEDNN_VERBOSE=1 ONEDNN_MAX_CPU_ISA=AVX2 python -m benchmarks.profile_generator \\
         --preset paper_512 --calls 2 > /tmp/verbose.log
-    python benchmarks/onednn_conv_rates.py /tmp/verbose.log
+    python -m benchmarks.onednn_conv_rates /tmp/verbose.log
 
 oneDNN prints one ``primitive,exec`` line per primitive call with its
 implementation (e.g. ``brg_conv_fwd:avx512_core``, ``x64:gemm:jit``), its
@@ -19,6 +19,8 @@ from __future__ import annotations
 import collections
 import re
 import sys
+
+from benchmarks.machine import emit
 
 _DIMS = re.compile(r"([a-z]+)(\d+)")
 
@@ -55,24 +57,28 @@ def parse(lines) -> tuple:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    with (open(argv[0]) if argv else sys.stdin) as f:
+    as_json = "--json" in argv
+    paths = [a for a in argv if a != "--json"]
+    with (open(paths[0]) if paths else sys.stdin) as f:
         acc, total = parse(f)
     convs = {k: v for k, v in acc.items() if k[0] == "convolution"}
     rates = {k: conv_flops(k[2]) * n / (ms / 1e3) / 1e9 for k, (ms, n) in convs.items() if ms > 0}
     best = max(rates.values()) if rates else 0.0
-    print(f"oneDNN time {total:.0f} ms over all calls; fastest convolution {best:.0f} GFLOP/s\n")
-    print("| impl | problem | calls | ms | GFLOP/s | ms lost vs fastest |")
-    print("|---|---|---|---|---|---|")
+    lines = [f"oneDNN time {total:.0f} ms over all calls; fastest convolution {best:.0f} GFLOP/s", "",
+             "| impl | problem | calls | ms | GFLOP/s | ms lost vs fastest |", "|---|---|---|---|---|---|"]
+    results = []
     for k, (ms, n) in sorted(convs.items(), key=lambda kv: -kv[1][0]):
         lost = ms - conv_flops(k[2]) * n / best / 1e6 if best else 0.0
-        print(f"| {k[1]} | {k[2]} | {n} | {ms:.1f} | {rates.get(k, 0):.0f} | {lost:.1f} |")
+        lines.append(f"| {k[1]} | {k[2]} | {n} | {ms:.1f} | {rates.get(k, 0):.0f} | {lost:.1f} |")
+        results.append({"impl": k[1], "problem": k[2], "calls": n, "ms": round(ms, 3),
+                        "gflop_per_s": round(rates.get(k, 0.0), 1), "ms_lost_vs_fastest": round(lost, 3)})
     kinds = collections.Counter()
     for (kind, impl, _), (ms, _) in acc.items():
         if kind != "convolution":
             kinds[f"{kind} ({impl})"] += ms
-    print("\n| other primitive | ms |\n|---|---|")
-    for k, ms in kinds.most_common():
-        print(f"| {k} | {ms:.1f} |")
+    lines += ["", "| other primitive | ms |", "|---|---|"]
+    lines += [f"| {k} | {ms:.1f} |" for k, ms in kinds.most_common()]
+    emit(results, "\n".join(lines), None, as_json)
     return 0
 
 

@@ -1,7 +1,7 @@
 """Where the generator's inference time goes: op time by kind and by op type.
 
-    python benchmarks/profile_generator.py --preset paper_512 --precision fp32
-    ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/profile_generator.py --preset paper_512
+    python -m benchmarks.profile_generator --preset paper_512 --precision fp32
+    ONEDNN_MAX_CPU_ISA=AVX2 python -m benchmarks.profile_generator --preset paper_512
 
 Builds the folded inference generator (as restore/export run it,
 ``faceres_tf.models.inference_generator``), warms it up, then traces
@@ -20,20 +20,17 @@ from __future__ import annotations
 import argparse
 import collections
 import os
-import sys
 import time
-from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from faceres_tf.cli import import_tensorflow_quietly  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import_tensorflow_quietly()  # before TensorFlow's first import: its C++ start-up log stays hidden
 
 import tensorflow as tf  # noqa: E402
-from machine import cpu_info, load_average  # noqa: E402
-from train_cost import kind_of, trace_op_times  # noqa: E402
 
 import faceres_tf  # noqa: E402
+from benchmarks.machine import cpu_info, emit, load_average  # noqa: E402
+from benchmarks.train_cost import kind_of, trace_op_times  # noqa: E402
 from faceres_tf.config_ranges import PRECISIONS  # noqa: E402
 
 
@@ -43,6 +40,7 @@ def _parse_args():
     ap.add_argument("--precision", choices=PRECISIONS, default="fp32", help="compute precision")
     ap.add_argument("--batch", type=int, default=1, help="faces per call")
     ap.add_argument("--calls", type=int, default=3, help="traced forward calls (after 2 warm-up calls)")
+    ap.add_argument("--json", action="store_true", help="one JSON line instead of the markdown")
     ap.add_argument("--top", type=int, default=15, help="op types listed")
     ap.add_argument("--out", default=None, help="also write the markdown here")
     return ap.parse_args()
@@ -91,10 +89,10 @@ def main():
     lines += [f"| {k} | {v:.1f} | {100 * v / total:.1f}% |" for k, v in by_kind.most_common()]
     lines += ["", "| op type | ms per call | share |", "|---|---|---|"]
     lines += [f"| {k} | {v:.1f} | {100 * v / total:.1f}% |" for k, v in by_type.most_common(args.top)]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text)
+    result = {"preset": args.preset, "precision": args.precision, "batch": b, "isa_cap": isa,
+              "wall_ms_per_call": round(wall_ms, 1), "op_ms_by_kind": {k: round(v, 1) for k, v in by_kind.items()},
+              **m}
+    emit([result], "\n".join(lines), args.out, args.json)
 
 
 if __name__ == "__main__":
