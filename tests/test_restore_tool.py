@@ -27,6 +27,7 @@ from run_dirs import make_run_dir  # noqa: E402
 import faceres_tf  # noqa: E402
 from faceres_tf import export, export_tflite, image_io, restore  # noqa: E402
 from faceres_tf.face import outputs as out_files  # noqa: E402
+from faceres_tf.face.generator_runner import GeneratorRunner, ModelLoadError, _knob_trained  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTO = REPO / "data" / "photos" / "gfpgan_Blake_Lively.jpg"
@@ -260,3 +261,16 @@ def test_tflite_export_takes_the_fidelity_input():
         assert np.abs(lite - ref.astype(int)).max() <= 2  # float rounding of two graphs
         outs.append(lite)
     assert np.abs(outs[0] - outs[1]).max() > 2
+
+
+def test_a_fidelity_input_trained_at_w1_only_refuses_other_w():
+    """A model whose last config trained at w = 1 only (train.fidelity_one_prob = 1)
+    keeps its fidelity input but refuses -w other than 1, naming why."""
+    runner = GeneratorRunner(lambda *a: a[0], 32, has_fidelity=True, knob_trained=False,
+                             description="bundled model x")
+    assert runner.set_fidelity(1.0).fidelity == 1.0
+    with pytest.raises(ModelLoadError, match="trained at w = 1 only"):
+        runner.set_fidelity(0.5)
+    assert GeneratorRunner(lambda *a: a[0], 32, has_fidelity=True).set_fidelity(0.5).fidelity == 0.5
+    assert _knob_trained({"fidelity_one_prob": 0.6}) and not _knob_trained({"fidelity_one_prob": 1.0})
+    assert _knob_trained({})  # the TrainConfig default (0.6)

@@ -35,6 +35,7 @@ for the same weights in fp32.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from typing import Callable
@@ -63,12 +64,13 @@ class GeneratorRunner:
     """
 
     def __init__(self, fn: Callable, resolution: int, batch_size: int = 8, description: str = "",
-                 has_fidelity: bool = False):
+                 has_fidelity: bool = False, knob_trained: bool = True):
         self.fn = fn
         self.resolution = int(resolution)
         self.batch_size = max(1, int(batch_size))
         self.description = description
         self.has_fidelity = bool(has_fidelity)
+        self.knob_trained = bool(knob_trained)  # False: a fidelity input trained at w = 1 only
         self.fidelity = 1.0
 
     def set_fidelity(self, fidelity: float) -> "GeneratorRunner":
@@ -81,7 +83,12 @@ class GeneratorRunner:
             raise ModelLoadError(
                 f"{self.description} has no fidelity input (trained without the knob), so it runs only at "
                 f"--fidelity 1; got {fidelity:g}. Use a model trained with model.fidelity_input "
-                "(preset cpu_256) or drop -w/--fidelity")
+                "or drop -w/--fidelity")
+        if fidelity != 1.0 and not self.knob_trained:
+            raise ModelLoadError(
+                f"{self.description} has a fidelity input but was last trained at w = 1 only "
+                f"(train.fidelity_one_prob = 1: the knob was rejected by its A/B, "
+                f"experiments/results/ab_128), so it runs only at --fidelity 1; got {fidelity:g}")
         self.fidelity = fidelity
         return self
 
@@ -104,15 +111,18 @@ class GeneratorRunner:
     # ---- constructors ------------------------------------------------------
     @classmethod
     def from_keras(cls, generator, batch_size: int = 8, description: str = "keras model",
-                   precision: str = "fp32", fold: bool = True, in_place: bool = False) -> "GeneratorRunner":
+                   precision: str = "fp32", fold: bool = True, in_place: bool = False,
+                   knob_trained: bool = True) -> "GeneratorRunner":
         """``in_place``: fold ``generator`` itself when it already computes in
-        ``precision`` (no copy; do not train it afterwards)."""
+        ``precision`` (no copy; do not train it afterwards). ``knob_trained``:
+        False for a model whose fidelity input was trained at w = 1 only."""
         module = export.GeneratorServing(export.prepare_generator(generator, precision, fold, in_place))
 
         def fn(images, seeds, *fidelity, _module=module):
             return _module.restore_uint8(images, seeds, *fidelity)["image"]
 
-        return cls(fn, module.resolution, batch_size, description, has_fidelity=module.has_fidelity)
+        return cls(fn, module.resolution, batch_size, description, has_fidelity=module.has_fidelity,
+                   knob_trained=knob_trained)
 
     @classmethod
     def from_checkpoint(cls, run_dir: str | os.PathLike, batch_size: int = 8, use_ema: bool = True,
@@ -125,8 +135,10 @@ class GeneratorRunner:
                 f"faceres-train (it holds config.json and checkpoints/)"
             )
         generator = _load_run_generator(str(run_dir), use_ema)
+        with open(os.path.join(run_dir, "config.json")) as f:
+            train_cfg = json.load(f).get("train", {})
         return cls.from_keras(generator, batch_size, f"checkpoint {run_dir}", precision=precision,
-                              in_place=True)
+                              in_place=True, knob_trained=_knob_trained(train_cfg))
 
     @classmethod
     def from_pretrained(cls, name: str | None = None, batch_size: int = 8,
@@ -137,7 +149,9 @@ class GeneratorRunner:
             generator = pretrained.load_pretrained(name)
         except pretrained.PretrainedError as e:
             raise ModelLoadError(f"--model {name}: {e}") from e
-        return cls.from_keras(generator, batch_size, f"bundled model {name}", precision=precision)
+        train_cfg = pretrained.model_info(name)["config"].get("train", {})
+        return cls.from_keras(generator, batch_size, f"bundled model {name}", precision=precision,
+                              knob_trained=_knob_trained(train_cfg))
 
     @classmethod
     def from_saved_model(cls, path: str | os.PathLike, batch_size: int = 8,
@@ -209,3 +223,8 @@ def _load_run_generator(run_dir: str, use_ema: bool):
 def _first_line(error: Exception) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
+
+
+def _knob_trained(train_cfg: dict) -> bool:
+    """Whether a run's last config trained the fidelity knob (some samples at w < 1)."""
+    return float(train_cfg.get("fidelity_one_prob", 0.6)) < 1.0
