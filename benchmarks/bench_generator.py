@@ -49,7 +49,12 @@ def count_flops(fn, spec) -> float:
     frozen = convert_variables_to_constants_v2(fn.get_concrete_function(*spec))
     opts = option_builder.ProfileOptionBuilder.float_operation()
     opts["output"] = "none"
-    return float(model_analyzer.profile(graph=frozen.graph, options=opts).total_float_ops)
+    logger, level = tf.get_logger(), tf.get_logger().level
+    logger.setLevel("ERROR")  # the profiler's TF1 deprecation warning is not the benchmark's output
+    try:
+        return float(model_analyzer.profile(graph=frozen.graph, options=opts).total_float_ops)
+    finally:
+        logger.setLevel(level)
 
 
 def peak_shapes(cfg):
