@@ -43,6 +43,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from faceres_tf.config_ranges import PRECISION_CHOICES, check_choice
 from faceres_tf.export_common import (
     check_export_target,
     commit_export,
@@ -54,6 +55,9 @@ from faceres_tf.export_common import (
 )
 from faceres_tf.export_tflite import export_tflite, noise_layout
 from faceres_tf.image_io import float_to_uint8, uint8_to_float
+from faceres_tf.models import Generator, dtype_policy, fold_generator, inference_generator
+from faceres_tf.models.precision import resolve_precision
+from faceres_tf.training import load_generator
 
 __all__ = ["SERVING_FLOAT", "SERVING_UINT8", "GeneratorServing", "export_run", "export_saved_model",
            "prepare_generator"]
@@ -75,9 +79,6 @@ def prepare_generator(generator, precision: str = "fp32", fold: bool = True, in_
     is returned as is (``precision`` must then be "fp32" or "auto"). ``in_place``: the
     caller owns ``generator`` and will not train it, so when it already has
     the precision it is folded without a copy."""
-    from faceres_tf.models import Generator, dtype_policy, fold_generator, inference_generator
-    from faceres_tf.models.precision import resolve_precision
-
     if precision == "auto":  # another model computes as it was built
         precision = resolve_precision(precision)[0] if isinstance(generator, Generator) else "fp32"
     policy = dtype_policy(precision).name  # validates
@@ -196,10 +197,6 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fmt: str 
     earlier export holding nothing else; the new export is written beside it
     and moved into place once complete. Returns the info dict.
     """
-    from faceres_tf.config_ranges import PRECISION_CHOICES, check_choice
-    from faceres_tf.models.precision import resolve_precision
-    from faceres_tf.training import load_generator
-
     if fmt not in ("saved_model", "tflite", "both"):
         raise ValueError(f"format must be saved_model, tflite or both, got {fmt!r}")
     check_choice("precision", precision, PRECISION_CHOICES)
