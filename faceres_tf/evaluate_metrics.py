@@ -29,6 +29,7 @@ from faceres_tf.metrics.scorer import (
     SetScorer,
     load_network,
 )
+from faceres_tf.weights import INCEPTION_V3_NOTOP, MissingWeightsError, find_weights, keras_cache_dir
 
 logger = logging.getLogger("faceres_tf.evaluate")
 
@@ -75,7 +76,6 @@ def skip_reason(name: str, exc: BaseException, s: MetricSettings) -> str:
         return (f"no LPIPS weights ({given}pass --lpips_weights FILE.npz, made once with "
                 "python -m faceres_tf.metrics.convert_lpips_weights)")
     if name == "fid" and "pretrained weights not found" in str(exc):
-        from faceres_tf.weights import INCEPTION_V3_NOTOP, keras_cache_dir
 
         return (f"no Inception V3 weights ({INCEPTION_V3_NOTOP.filename} in {keras_cache_dir()}, "
                 "or --inception_weights FILE)")
@@ -86,8 +86,6 @@ def prepare_metrics(metrics, settings: MetricSettings, explicit: bool, report: d
     """``{metric: network or None}`` for the metrics that can run. A metric
     whose weights (or package) are missing is skipped with one line (recorded
     under ``skipped_metrics``) when not ``explicit``, else the error is raised."""
-    from faceres_tf.weights import MissingWeightsError
-
     ready = {}
     for name in metrics:
         try:
@@ -104,8 +102,6 @@ def prepare_metrics(metrics, settings: MetricSettings, explicit: bool, report: d
 
 def tensorflow_needed(metrics, s: MetricSettings) -> bool:
     """True when a metric that will run uses TensorFlow (load it quietly first)."""
-    from faceres_tf.weights import INCEPTION_V3_NOTOP, MissingWeightsError, find_weights
-
     if "ipr" in metrics and s.embedder is None and s.id_net != "dlib":
         return True
     if "lpips" in metrics and s.lpips_weights and Path(s.lpips_weights).is_file():

@@ -23,11 +23,11 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 
 from faceres_tf.export_common import is_tflite_file, prepare_out, resolution_of
 from faceres_tf.image_io import float_to_uint8, uint8_to_float
+from faceres_tf.layers import per_sample_noise
+from faceres_tf.models import Generator, inference_generator, noise_input_shapes
 
 
 def _as_generator(generator):
-    from faceres_tf.models import Generator
-
     if not isinstance(generator, Generator):
         raise TypeError(
             f"expected a faceres_tf Generator (build_generator / load_generator), got {type(generator).__name__}"
@@ -40,8 +40,6 @@ def noise_layout(generator) -> dict:
 
     These are the extra inputs of the TFLite model, each float32 (B, H, W, 1).
     """
-    from faceres_tf.models import noise_input_shapes
-
     shapes = noise_input_shapes(_as_generator(generator).model_config)
     return {k: (int(h), int(w)) for k, (h, w, _) in shapes.items()}
 
@@ -53,8 +51,6 @@ def noise_for_seeds(generator, seeds) -> dict:
     same seeds (negative seed -> zeros). Returns ``{"noise_<id>": float32 (B,
     H, W, 1)}``.
     """
-    from faceres_tf.layers import per_sample_noise
-
     seeds = tf.constant(seeds, tf.int32)
     return {
         name: per_sample_noise(seeds, h, w, int(name.split("_")[1])).numpy()
@@ -69,8 +65,6 @@ def tflite_bytes(generator, batch_size: int = 1) -> bytes:
     (``Generator(..., noise_inputs=True)``, same weights); the TFLite
     converter folds its constants itself.
     """
-    from faceres_tf.models import inference_generator
-
     twin = inference_generator(_as_generator(generator), "fp32", noise_inputs=True, fold=False)
     r = resolution_of(generator)
     layout = noise_layout(generator)
