@@ -27,7 +27,6 @@ summed op time.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import glob
 import os
 import tempfile
@@ -35,35 +34,16 @@ import time
 
 import tensorflow as tf
 
-from faceres_tf import presets
-from faceres_tf.config import override
+from faceres_tf import run_config
 
 PARTS = ("G forward", "G backward", "D forward", "D backward", "losses", "Adam", "EMA", "R1")
 
 
-def cpu_256_fallback():
-    """``cpu_256`` until the preset exists in this checkout: cpu_128's widths rule at
-    256 px (the lead's definition), other settings cpu_128's."""
-    cfg = presets.get("cpu_128")
-    model = dataclasses.replace(cfg.model, resolution=256, enc_ch_base=2048, dec_ch_base=4096,
-                                ch_max=256, num_skips=4)
-    return dataclasses.replace(cfg, name="cpu_256", model=model)
-
-
 def resolve_config(preset: str, overrides=(), updates=None):
-    """The preset (``cpu_256`` built inline when missing) with ``updates`` (a dict)
-    and ``section.field=value`` strings applied."""
-    if preset == "cpu_256" and preset not in presets.names():
-        cfg = cpu_256_fallback()
-    else:
-        cfg = presets.get(preset)
-    merged = dict(updates or {})
-    for item in overrides:
-        if "=" not in item:
-            raise SystemExit(f"--set expects section.field=value, got {item!r}")
-        key, value = item.split("=", 1)
-        merged[key.strip()] = value.strip()
-    return override(cfg, merged)
+    """The preset with ``updates`` (a dict) and then ``section.field=value``
+    strings applied (the training command's resolver, faceres_tf.run_config)."""
+    sets = [f"{key}={value}" for key, value in (updates or {}).items()] + list(overrides)
+    return run_config.resolve_config(preset, sets)
 
 
 def part_of(op_name: str, in_r1: bool = False) -> str:

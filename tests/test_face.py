@@ -198,48 +198,6 @@ def test_color_correction_of_gray_reference_gives_gray():
     assert np.abs(out[..., 0] - out[..., 1]).mean() < 2 and np.abs(out[..., 1] - out[..., 2]).mean() < 2
 
 
-# ---- image I/O ----------------------------------------------------------------------
-def test_read_image_converts_depth_alpha_gray_and_exif(tmp_path):
-    from PIL import Image
-
-    rgb = np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)
-    bgr = rgb[..., ::-1]
-    cv2.imwrite(str(tmp_path / "c16.png"), bgr.astype(np.uint16) * 257)
-    cv2.imwrite(str(tmp_path / "rgba.png"), np.dstack([bgr, np.full((20, 30), 9, np.uint8)]))
-    cv2.imwrite(str(tmp_path / "g.png"), rgb[..., 0])
-    loaded = image_io.read_image(tmp_path / "c16.png")
-    assert loaded.rgb.dtype == np.uint8 and loaded.rgb.shape == (20, 30, 3)
-    np.testing.assert_array_equal(loaded.rgb, rgb)
-    assert loaded.notes
-    # alpha 9/255: composited over white (the rule of faceres_tf.image_io)
-    loaded = image_io.read_image(tmp_path / "rgba.png")
-    a = 9 / 255
-    np.testing.assert_array_equal(loaded.rgb, np.rint(rgb * a + 255 * (1 - a)).astype(np.uint8))
-    assert "alpha composited over white" in loaded.notes
-    g = image_io.read_image(tmp_path / "g.png")
-    assert g.was_gray and g.rgb.shape == (20, 30, 3)
-    # EXIF orientation 6 (rotate 90 clockwise to display), unicode file name
-    path = tmp_path / "фото_é.jpg"
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    Image.fromarray(rgb).save(path, exif=exif, quality=100)
-    loaded = image_io.read_image(path)
-    assert loaded.rgb.shape == (30, 20, 3)
-    (tmp_path / "bad.jpg").write_text("not an image")
-    with pytest.raises(image_io.ImageReadError, match="bad.jpg"):
-        image_io.read_image(tmp_path / "bad.jpg")
-
-
-def test_write_image_never_overwrites_by_default(tmp_path):
-    p = tmp_path / "sub" / "ü.png"
-    a = np.zeros((4, 4, 3), np.uint8)
-    assert image_io.write_image(p, a)
-    assert not image_io.write_image(p, a + 1)
-    np.testing.assert_array_equal(image_io.read_image(p).rgb, a)
-    assert image_io.write_image(p, a + 1, overwrite=True)
-    np.testing.assert_array_equal(image_io.read_image(p).rgb, a + 1)
-
-
 # ---- landmark mask -------------------------------------------------------------------
 @pytest.mark.skipif(bool(face_mask.unavailable_reason()), reason="dlib / the 68-point model not installed")
 @pytest.mark.skipif(not PHOTO.exists(), reason="bundled photos in data/photos missing")

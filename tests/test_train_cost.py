@@ -1,14 +1,9 @@
 """benchmarks/train_cost.py: FLOPs of a training step's graph against closed forms."""
 
-import sys
-from pathlib import Path
-
 import pytest
 import tensorflow as tf
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-
-import train_cost  # noqa: E402
+from benchmarks import train_cost
 
 B, H, W, CIN, COUT = 2, 8, 8, 4, 6
 CONV = 2 * B * H * W * CIN * COUT * 9  # one 3x3 'same' conv, multiply-add = 2
@@ -84,7 +79,7 @@ def test_per_image_gflop_amortises_r1():
     assert train_cost.per_image_gflop(flops, cfg) == pytest.approx((8 + 16 / 16) / 8)
 
 
-def test_cpu_256_fallback_follows_the_widths_rule():
+def test_cpu_256_config_follows_the_widths_rule():
     cfg = train_cost.resolve_config("cpu_256", ["train.batch_size=4"])
     m = cfg.model
     assert (m.resolution, m.enc_ch_base, m.dec_ch_base, m.ch_max, m.num_skips) == (256, 2048, 4096, 256, 4)
